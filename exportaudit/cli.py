@@ -1,0 +1,114 @@
+"""The `exportaudit` command line (SPEC 8). Exit codes: 0 done; 2 unusable arguments or
+unreadable input; 3 a gate failed; 1 anything else."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from datetime import datetime, timezone
+
+from exportaudit.policy import PolicyError
+from exportaudit.readers import UnreadableInput
+from exportaudit.redact import redact_str
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_GATE = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Unusable arguments: exit 2 with the message."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse exits 2 too; keep one line, no usage dump
+        raise UsageError(message)
+
+
+def _add_inputs(parser: argparse.ArgumentParser) -> None:
+    help_paths = "a file, several files, a directory or a glob (.jsonl, .ndjson, .csv, .parquet; .gz for text)"
+    parser.add_argument("--exports", nargs="+", required=True, metavar="P", help=f"export register: {help_paths}")
+    parser.add_argument("--deliveries", nargs="+", required=True, metavar="P", help="delivery attempts: same forms")
+    parser.add_argument("--archives", nargs="+", required=True, metavar="P", help="archive references: same forms")
+    parser.add_argument("--custody-checks", nargs="+", default=[], metavar="P",
+                        help="custody checks (optional log): same forms")
+    parser.add_argument("--db", default="data/exportaudit.duckdb", metavar="PATH",
+                        help="DuckDB warehouse (default data/exportaudit.duckdb)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="exportaudit", description="Nightly audit of final auditor exports: delivery retry "
+                                                     "plan and archive reference health.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ingest = commands.add_parser("ingest", help="load the logs into the warehouse and print per-file accounting")
+    _add_inputs(ingest)
+
+    run = commands.add_parser("run", help="one nightly run as a Prefect flow: ingest, rules, evidence, report")
+    _add_inputs(run)
+    run.add_argument("--as-of", metavar="TS", help="ISO-8601 instant with offset to evaluate at (default: now, UTC)")
+    run.add_argument("--out", default="reports", metavar="DIR",
+                     help="output directory; writes DIR/<run_id>/ and DIR/latest/ (default reports)")
+    run.add_argument("--policy", metavar="FILE.toml", help="policy file of flat keys (SPEC 7)")
+    run.add_argument("--fail-on", choices=["never", "warning", "critical"], default="never",
+                     help="exit 3 when an alert of this severity or worse exists (default never)")
+    run.add_argument("--generated-by", default="exportaudit run", help="who asked for the run (evidence metadata)")
+    return parser
+
+
+def new_run_id(now: datetime) -> str:
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def inputs_of(args) -> dict[str, list[str]]:
+    paths = {"exports": args.exports, "deliveries": args.deliveries, "archives": args.archives}
+    if args.custody_checks:
+        paths["custody_checks"] = args.custody_checks
+    return paths
+
+
+def command_ingest(args) -> int:
+    from exportaudit import warehouse
+    from exportaudit.ingest import ingest, read_inputs
+
+    decoded = read_inputs(inputs_of(args))
+    now = datetime.now(timezone.utc)
+    con = warehouse.connect(args.db)
+    try:
+        warehouse.ensure_schema(con)
+        accounts = ingest(con, decoded, new_run_id(now), now)
+    finally:
+        con.close()
+    print(f"{'log':<15} {'file':<32} {'read':>9} {'accepted':>9} {'quarantined':>11} {'duplicate':>9}")
+    for a in accounts:
+        note = "  (already ingested: skipped)" if a.skipped else ""
+        print(f"{a.log:<15} {a.file_name[:32]:<32} {a.rows_read:>9} {a.rows_accepted:>9} "
+              f"{a.rows_quarantined:>11} {a.rows_duplicate:>9}{note}")
+    return EXIT_OK
+
+
+def command_run(args) -> int:
+    from flows.nightly import run_night
+
+    return run_night(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        handler = {"ingest": command_ingest, "run": command_run}[args.command]
+        return handler(args)
+    except (UsageError, PolicyError) as error:
+        print(f"exportaudit: {redact_str(str(error))}", file=sys.stderr)
+        return EXIT_USAGE
+    except UnreadableInput as error:
+        print(f"exportaudit: unreadable input {redact_str(str(error))}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+    except Exception as error:  # anything else: one line, no traceback, exit 1
+        print(f"exportaudit: error: {redact_str(type(error).__name__ + ': ' + str(error))}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The record contract of SPEC 1: fields, types, enums and natural keys of the four logs.
+
+Everything that knows what a valid record looks like reads it from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Field kinds. Each kind has one text syntax and one stored Polars type.
+STRING = "string"  # kept as given
+CODE = "code"  # free code: trimmed and lowercased at ingest (error_code, connector_kind)
+TIMESTAMP = "timestamp"  # ISO-8601 with offset, stored as UTC microseconds
+DIGEST = "digest"  # sha256:<64 lowercase hex>
+ENUM = "enum"  # exactly one of the listed lowercase values
+INT = "int"  # integer within [low, high]
+BOOL = "bool"  # true / false
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str
+    required: bool
+    description: str
+    values: tuple[str, ...] = ()  # enum values
+    low: int | None = None  # int range, inclusive
+    high: int | None = None
+
+
+@dataclass(frozen=True)
+class Log:
+    name: str  # also the warehouse table name
+    fields: tuple[Field, ...]
+    natural_key: tuple[str, ...]
+    date_field: str  # records dated after as_of are ignored by this field (SPEC 1)
+    description: str
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def field(self, name: str) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+
+VERIFICATION_STATES = ("verified", "incomplete", "failed", "superseded")
+OUTCOMES = ("delivered", "failed")
+VISIBILITIES = ("public", "private")
+LOCK_MODES = ("compliance", "governance", "none")
+
+EXPORTS = Log(
+    name="exports",
+    description="Auditor export register: one record per state of an export (SPEC 1.1).",
+    natural_key=("export_id", "updated_at"),
+    date_field="updated_at",
+    fields=(
+        Field("export_id", STRING, True, "Id of the export."),
+        Field("release_record_ref", STRING, True, "The release record the export belongs to."),
+        Field("verification_id", STRING, False, "Id of the closure-packet verification."),
+        Field("verification_state", ENUM, True, "State of the export's verification.", VERIFICATION_STATES),
+        Field("export_digest", DIGEST, True, "Digest of the export bundle."),
+        Field("generated_at", TIMESTAMP, True, "When the export was generated (UTC)."),
+        Field("updated_at", TIMESTAMP, True, "When this state was recorded (UTC)."),
+        Field("required_retain_until", TIMESTAMP, False,
+              "Custody must last at least until then; default generated_at + required_retention_days."),
+    ),
+)
+
+DELIVERIES = Log(
+    name="deliveries",
+    description="Delivery attempts: one record per attempt to deliver an export to a destination (SPEC 1.2).",
+    natural_key=("attempt_id",),
+    date_field="attempted_at",
+    fields=(
+        Field("attempt_id", STRING, True, "Unique id of the attempt."),
+        Field("export_id", STRING, True, "Export the attempt delivered."),
+        Field("destination", STRING, True, "Configured connector name, e.g. grc-webhook."),
+        Field("connector_kind", CODE, True, "webhook, s3, gcs, azure_blob, sftp, email or another name (lowercased)."),
+        Field("connector_visibility", ENUM, False, "public or private; null means public.", VISIBILITIES),
+        Field("attempted_at", TIMESTAMP, True, "When the attempt was made (UTC)."),
+        Field("outcome", ENUM, True, "delivered or failed.", OUTCOMES),
+        Field("http_status", INT, False, "HTTP status of the attempt, 100-599.", low=100, high=599),
+        Field("error_code", CODE, False, "Error code of the attempt (lowercased)."),
+        Field("retry_after_seconds", INT, False, "The destination's Retry-After, in seconds.", low=0, high=31_536_000),
+        Field("idempotency_key", STRING, False, "Idempotency key sent with the attempt, if any."),
+        Field("endpoint", STRING, False, "Where the attempt went, redacted (SPEC 5)."),
+    ),
+)
+
+ARCHIVES = Log(
+    name="archives",
+    description="Archive references: one record per copy of an export placed in archive storage (SPEC 1.3).",
+    natural_key=("reference_id",),
+    date_field="archived_at",
+    fields=(
+        Field("reference_id", STRING, True, "Unique id of the archive reference."),
+        Field("export_id", STRING, True, "Export the reference holds."),
+        Field("archive_uri", STRING, True, "Where the copy is, redacted (SPEC 5)."),
+        Field("archive_provider", STRING, True, "aws_s3_object_lock, azure_immutable_blob, gcs_bucket_lock, filesystem or another."),
+        Field("archived_digest", DIGEST, False, "Digest recorded when archived."),
+        Field("lock_mode", ENUM, False, "WORM mode declared at archive time; null means none.", LOCK_MODES),
+        Field("retain_until", TIMESTAMP, False, "End of the retention period (UTC)."),
+        Field("legal_hold", BOOL, False, "Legal hold declared; null means false."),
+        Field("archived_at", TIMESTAMP, True, "When the copy was archived (UTC)."),
+    ),
+)
+
+CUSTODY_CHECKS = Log(
+    name="custody_checks",
+    description="Custody checks: one record per observation of an archived object (SPEC 1.4).",
+    natural_key=("reference_id", "checked_at"),
+    date_field="checked_at",
+    fields=(
+        Field("reference_id", STRING, True, "Archive reference that was looked at."),
+        Field("checked_at", TIMESTAMP, True, "When it was looked at (UTC)."),
+        Field("object_present", BOOL, True, "False: the object or version is gone, or a delete marker is current."),
+        Field("observed_digest", DIGEST, False, "Digest computed from the stored object."),
+        Field("observed_lock_mode", ENUM, False, "Lock mode observed on the object.", LOCK_MODES),
+        Field("observed_retain_until", TIMESTAMP, False, "Retention end observed on the object (UTC)."),
+        Field("observed_legal_hold", BOOL, False, "Legal hold observed on the object."),
+    ),
+)
+
+LOGS: dict[str, Log] = {log.name: log for log in (EXPORTS, DELIVERIES, ARCHIVES, CUSTODY_CHECKS)}
+
+# Quarantine reason codes (SPEC 1.5). A quarantined row lists every code that applies;
+# `reason_details` adds the field, e.g. "missing_required_field:export_id".
+QUARANTINE_REASONS = {
+    "malformed_json": "the JSON line does not parse, or is valid JSON but not an object",
+    "invalid_utf8": "the record holds bytes that are not UTF-8",
+    "missing_required_field": "a required field is absent, null or empty",
+    "wrong_type": "a value has the wrong type (e.g. \"404\" or 404.0 for an integer)",
+    "unknown_enum_value": "an enumerated field holds a value outside its list",
+    "naive_timestamp": "a timestamp has no offset or Z",
+    "invalid_timestamp": "a timestamp is not ISO-8601 date T time with offset, or not a real instant",
+    "malformed_digest": "a digest is not sha256: followed by 64 lowercase hex characters",
+    "out_of_range": "an integer is outside its range (http_status 100-599, retry_after_seconds 0-31536000)",
+    "conflicting_duplicate": "another valid record with the same natural key has different values",
+}

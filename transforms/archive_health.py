@@ -1,0 +1,216 @@
+"""The archive reference health report (SPEC 3): exports + archives + custody checks + as_of
++ policy -> one record per checked export and the alerts (custody gaps).
+
+Read top to bottom: checked exports, their references, effective values from the latest
+custody checks, then the findings table, one named expression per check.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+import duckdb
+import polars as pl
+
+from transforms.current_state import current_exports, known_export_ids, up_to
+from transforms.timestamps import UTC_US
+
+CRITICAL, WARNING = "critical", "warning"
+# check -> severity, in SPEC 3 order (per reference, then per export, then orphans).
+CHECK_SEVERITY = {
+    "object_missing": CRITICAL,
+    "digest_mismatch": CRITICAL,
+    "digest_unverifiable": WARNING,
+    "not_immutable": CRITICAL,
+    "governance_mode": WARNING,
+    "retention_missing": WARNING,
+    "retention_expired": CRITICAL,
+    "retention_expiring": WARNING,
+    "retention_short": WARNING,
+    "check_stale": WARNING,
+    "missing_reference": CRITICAL,
+    "orphan_reference": WARNING,
+}
+CHECKS = tuple(CHECK_SEVERITY)
+REFERENCE_CHECKS = CHECKS[:10]
+SEVERITIES = (CRITICAL, WARNING)
+CUSTODY_STATUSES = ("critical", "warning", "healthy")
+
+CHECK_MESSAGES = {
+    "object_missing": "The latest custody check found the archived object missing.",
+    "digest_mismatch": "The archived digest differs from the export digest.",
+    "digest_unverifiable": "No digest was recorded or observed for this reference; its content cannot be verified.",
+    "not_immutable": "The reference has no WORM lock and no legal hold.",
+    "governance_mode": "The reference is locked in governance mode, which privileged users can bypass.",
+    "retention_missing": "The reference is locked but has no retention date and no legal hold.",
+    "retention_expired": "The retention period has ended and there is no legal hold.",
+    "retention_expiring": "The retention period ends within the expiry warning window and there is no legal hold.",
+    "retention_short": "The retention period ends before the export's required retention.",
+    "check_stale": "No recent custody check: the latest one is missing or older than the maximum check age.",
+    "missing_reference": "The verified export has no archive reference.",
+    "orphan_reference": "The archive reference names an export with no export record.",
+}
+
+EXPORT_COLUMNS = ("export_id", "release_record_ref", "custody_status", "represented", "reference_count",
+                  "intact_reference_count", "critical_count", "warning_count")
+ALERT_COLUMNS = ("alert_id", "severity", "check", "export_id", "reference_id", "release_record_ref",
+                 "archive_provider", "archive_uri", "message")
+
+_US_PER_DAY = 86_400_000_000
+
+
+class ArchiveHealth(NamedTuple):
+    exports: pl.DataFrame  # one record per checked export, sorted by export_id
+    alerts: pl.DataFrame  # every finding, sorted by severity, export_id, reference_id (null first), check
+    orphan_references: int
+    unchecked_references: int
+    unmatched_custody_checks: int
+
+
+def _days(days: float) -> pl.Expr:
+    return pl.duration(microseconds=round(float(days) * _US_PER_DAY))
+
+
+def latest_custody(custody_checks: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
+    """Per reference: the latest check's object_present and checked_at, and each observed_* field's
+    latest non-null value, over the checks at or before as_of (SPEC 1.4)."""
+    observed = ["observed_digest", "observed_lock_mode", "observed_retain_until", "observed_legal_hold"]
+    return (
+        up_to(custody_checks, "checked_at", as_of)
+        .sort("checked_at")
+        .group_by("reference_id")
+        .agg(
+            latest_checked_at=pl.col("checked_at").last(),
+            object_present=pl.col("object_present").last(),
+            **{column: pl.col(column).drop_nulls().last() for column in observed},
+        )
+    )
+
+
+def reference_findings(references: pl.LazyFrame, as_of: datetime, policy) -> pl.LazyFrame:
+    """One boolean column per reference check (SPEC 3 table), on effective values."""
+    now = pl.lit(as_of, dtype=UTC_US)
+    digest = pl.coalesce("observed_digest", "archived_digest")
+    lock_mode = pl.coalesce("observed_lock_mode", "lock_mode", pl.lit("none"))
+    retain_until = pl.coalesce("observed_retain_until", "retain_until")
+    legal_hold = pl.coalesce("observed_legal_hold", "legal_hold", pl.lit(False))
+    effective = references.with_columns(
+        effective_digest=digest, effective_lock_mode=lock_mode,
+        effective_retain_until=retain_until, effective_legal_hold=legal_hold,
+    )
+    digest, lock_mode = pl.col("effective_digest"), pl.col("effective_lock_mode")
+    retain_until, no_hold = pl.col("effective_retain_until"), ~pl.col("effective_legal_hold")
+    checks = {
+        "object_missing": pl.col("object_present") == False,  # noqa: E712 (null: never checked)
+        "digest_mismatch": digest.is_not_null() & (digest != pl.col("export_digest")),
+        "digest_unverifiable": digest.is_null(),
+        "not_immutable": (lock_mode == "none") & no_hold,
+        "governance_mode": (lock_mode == "governance") & pl.lit(not policy.accept_governance_mode),
+        "retention_missing": lock_mode.is_in(["compliance", "governance"]) & retain_until.is_null() & no_hold,
+        "retention_expired": (retain_until <= now) & no_hold,
+        "retention_expiring": (retain_until > now) & (retain_until <= now + _days(policy.expiry_warning_days)) & no_hold,
+        "retention_short": retain_until < pl.col("required_retain_until"),
+        "check_stale": pl.col("latest_checked_at").is_null()
+        | (pl.col("latest_checked_at") < now - _days(policy.max_check_age_days)),
+    }
+    return effective.with_columns(**{check: expr.fill_null(False) for check, expr in checks.items()})
+
+
+def alert_ids(alerts: pl.DataFrame) -> pl.Series:
+    """First 16 hex chars of sha256("export_id|reference_id|check"), null reference_id as "".
+
+    Polars has no sha256; DuckDB's in-memory engine hashes the whole column at once.
+    """
+    keys = alerts.select(
+        key=pl.concat_str([pl.col("export_id"), pl.col("reference_id").fill_null(""), pl.col("check")], separator="|")
+    )
+    with duckdb.connect() as con:
+        hashed = con.sql("select left(sha256(key), 16) as alert_id from keys").pl()
+    return hashed.get_column("alert_id")
+
+
+def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks: pl.LazyFrame,
+                   as_of: datetime, policy) -> ArchiveHealth:
+    """SPEC 3: findings per reference of every verified export, missing references, orphans."""
+    current = current_exports(exports, as_of)
+    checked_exports = current.filter(pl.col("verification_state") == "verified").select(
+        "export_id", "release_record_ref", "export_digest",
+        required_retain_until=pl.coalesce(
+            "required_retain_until", pl.col("generated_at") + _days(policy.required_retention_days)
+        ),
+    )
+    references = up_to(archives, "archived_at", as_of)
+    custody = latest_custody(custody_checks, as_of)
+    known = known_export_ids(exports, as_of).with_columns(export_known=pl.lit(True))
+    references = references.join(known, on="export_id", how="left")
+    orphans = references.filter(pl.col("export_known").is_null())
+
+    checked_references = reference_findings(
+        references.join(checked_exports, on="export_id", how="inner").join(custody, on="reference_id", how="left"),
+        as_of, policy,
+    ).collect()
+
+    alert_fields = ["export_id", "reference_id", "release_record_ref", "archive_provider", "archive_uri"]
+    reference_alerts = (
+        checked_references.lazy()
+        .unpivot(index=alert_fields, on=list(REFERENCE_CHECKS), variable_name="check", value_name="fires")
+        .filter(pl.col("fires"))
+        .drop("fires")
+    )
+    reference_counts = checked_references.group_by("export_id").agg(
+        reference_count=pl.len(),
+        intact_reference_count=(~pl.any_horizontal(
+            [pl.col(c) for c in REFERENCE_CHECKS if CHECK_SEVERITY[c] == CRITICAL])).sum(),
+    )
+    checked = checked_exports.collect().join(reference_counts, on="export_id", how="left").with_columns(
+        pl.col("reference_count", "intact_reference_count").fill_null(0).cast(pl.Int64)
+    )
+    missing_reference_alerts = checked.lazy().filter(pl.col("reference_count") == 0).select(
+        "export_id", reference_id=pl.lit(None, pl.Utf8), release_record_ref="release_record_ref",
+        archive_provider=pl.lit(None, pl.Utf8), archive_uri=pl.lit(None, pl.Utf8), check=pl.lit("missing_reference"),
+    )
+    orphan_alerts = orphans.select(
+        "export_id", "reference_id", release_record_ref=pl.lit(None, pl.Utf8), archive_provider="archive_provider",
+        archive_uri="archive_uri", check=pl.lit("orphan_reference"),
+    )
+    alerts = pl.concat([reference_alerts, missing_reference_alerts, orphan_alerts], how="diagonal").collect()
+    alerts = alerts.with_columns(
+        alert_id=alert_ids(alerts),
+        severity=pl.col("check").replace_strict(CHECK_SEVERITY, return_dtype=pl.Utf8),
+        message=pl.col("check").replace_strict(CHECK_MESSAGES, return_dtype=pl.Utf8),
+    )
+    severity_rank = pl.col("severity").replace_strict({CRITICAL: 0, WARNING: 1}, return_dtype=pl.Int8)
+    alerts = alerts.sort(
+        [severity_rank, pl.col("export_id"), pl.col("reference_id"), pl.col("check")], nulls_last=False
+    ).select(ALERT_COLUMNS)
+
+    per_export_alerts = alerts.filter(pl.col("check") != "orphan_reference").group_by("export_id").agg(
+        critical_count=(pl.col("severity") == CRITICAL).sum().cast(pl.Int64),
+        warning_count=(pl.col("severity") == WARNING).sum().cast(pl.Int64),
+    )
+    export_records = (
+        checked.join(per_export_alerts, on="export_id", how="left")
+        .with_columns(pl.col("critical_count", "warning_count").fill_null(0))
+        .with_columns(represented=pl.col("intact_reference_count") > 0)
+        .with_columns(
+            custody_status=pl.when(~pl.col("represented")).then(pl.lit("critical"))
+            .when(pl.col("warning_count") + pl.col("critical_count") > 0).then(pl.lit("warning"))
+            .otherwise(pl.lit("healthy"))
+        )
+        .sort("export_id")
+        .select(EXPORT_COLUMNS)
+    )
+
+    unchecked = references.join(current.select("export_id", "verification_state"), on="export_id", how="inner") \
+        .filter(pl.col("verification_state") != "verified")
+    archived_ids = archives.select("reference_id").unique()
+    unmatched = up_to(custody_checks, "checked_at", as_of).join(archived_ids, on="reference_id", how="anti")
+    count = lambda frame: frame.select(pl.len()).collect().item()  # noqa: E731
+    return ArchiveHealth(
+        exports=export_records,
+        alerts=alerts,
+        orphan_references=count(orphans),
+        unchecked_references=count(unchecked),
+        unmatched_custody_checks=count(unmatched),
+    )

@@ -1,0 +1,29 @@
+"""What the rules see at as_of (SPEC 1): records dated after as_of are ignored, and the
+current state of an export is its record with the greatest updated_at <= as_of."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from transforms.timestamps import UTC_US
+
+
+def up_to(records: pl.LazyFrame, date_column: str, as_of: datetime) -> pl.LazyFrame:
+    """Records dated at or before as_of by their log's date field."""
+    return records.filter(pl.col(date_column) <= pl.lit(as_of, dtype=UTC_US))
+
+
+def current_exports(exports: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
+    """One row per export known at as_of: its latest state (greatest updated_at <= as_of)."""
+    return (
+        up_to(exports, "updated_at", as_of)
+        .sort("export_id", "updated_at")
+        .unique(subset="export_id", keep="last", maintain_order=True)
+    )
+
+
+def known_export_ids(exports: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
+    """Export ids with at least one record at or before as_of."""
+    return up_to(exports, "updated_at", as_of).select("export_id").unique()

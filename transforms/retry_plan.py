@@ -1,0 +1,184 @@
+"""The delivery retry plan (SPEC 2): accepted deliveries + exports + as_of + policy -> plan records.
+
+Read top to bottom: which deliveries are planned (2.1), the error class of the last
+attempt (2.2), the backoff and next attempt (2.3), then the nine decision rules in
+order, each one named expression.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+import polars as pl
+
+from transforms.current_state import current_exports, known_export_ids, up_to
+from transforms.timestamps import UTC_US
+
+DECISIONS = ("retry", "wait", "hold", "suppress")
+REASON_CODES = (
+    "export_unknown", "export_not_verified", "attempts_exhausted", "delivery_expired", "permanent_error",
+    "unclassified_error", "unsafe_without_idempotency_key", "retry_after_pending", "backoff_pending", "eligible",
+)
+ERROR_CLASSES = ("throttled", "unavailable", "ambiguous", "permanent", "unknown")
+
+PLAN_COLUMNS = (
+    "export_id", "destination", "connector_kind", "release_record_ref", "decision", "reason_code", "reason",
+    "error_class", "failed_attempts", "max_attempts", "first_attempt_at", "last_attempt_at", "last_http_status",
+    "last_error_code", "retry_after_seconds", "idempotency_key_present", "next_attempt_at", "endpoint",
+)
+
+# SPEC 2.2, by http_status (decides when it is a 4xx or 5xx) and by error_code (otherwise).
+THROTTLED_CODES = ("throttled", "rate_limited")
+UNAVAILABLE_CODES = ("connection_refused", "dns_failure", "tls_handshake_failed", "network_unreachable")
+AMBIGUOUS_CODES = ("timeout", "connection_reset")
+PERMANENT_CODES = ("auth_failed", "forbidden", "not_found", "gone", "payload_rejected", "payload_too_large",
+                   "invalid_destination")
+
+REASON_SENTENCES = {
+    "export_unknown": "No export record exists for this export at as_of; a person must decide.",
+    "export_not_verified": "The export's current verification state is not verified; it must not be delivered.",
+    "attempts_exhausted": "The delivery has used all its attempts; it will not be retried automatically.",
+    "delivery_expired": "The first attempt is older than the maximum delivery age; it will not be retried automatically.",
+    "permanent_error": "The last attempt failed with a permanent error; retrying cannot help.",
+    "unclassified_error": "The last attempt's failure could not be classified; a person must decide.",
+    "unsafe_without_idempotency_key": "The last attempt may have been applied and the connector is not idempotent "
+                                      "without an idempotency key; a person must decide.",
+    "retry_after_pending": "The destination's Retry-After has not yet elapsed.",
+    "backoff_pending": "The backoff after the last failed attempt has not yet elapsed.",
+    "eligible": "Safe to retry now.",
+}
+
+_US_PER_MINUTE = 60_000_000
+_US_PER_DAY = 86_400_000_000
+
+
+def delivery_attempts(deliveries: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
+    """Per delivery (export_id, destination): attempt counts, first/last attempt and the last attempt's fields.
+
+    The last attempt is the one with the greatest attempted_at, ties broken by the greatest
+    attempt_id (code point order): rows are sorted that way once, and group_by keeps the
+    order within each group, so `.last()` is the last attempt.
+    """
+    return (
+        up_to(deliveries, "attempted_at", as_of)
+        .sort("attempted_at", "attempt_id")
+        .group_by("export_id", "destination")
+        .agg(
+            failed_attempts=(pl.col("outcome") == "failed").sum().cast(pl.Int64),
+            delivered_attempts=(pl.col("outcome") == "delivered").sum().cast(pl.Int64),
+            first_attempt_at=pl.col("attempted_at").first(),
+            last_attempt_at=pl.col("attempted_at").last(),
+            connector_kind=pl.col("connector_kind").last(),
+            last_http_status=pl.col("http_status").last(),
+            last_error_code=pl.col("error_code").last(),
+            retry_after_seconds=pl.col("retry_after_seconds").last(),
+            idempotency_key_present=pl.col("idempotency_key").last().is_not_null(),
+            endpoint=pl.col("endpoint").last(),
+        )
+    )
+
+
+def error_class(http_status: pl.Expr, error_code: pl.Expr) -> pl.Expr:
+    """SPEC 2.2: http_status decides when it is a 4xx or 5xx; otherwise error_code; else unknown."""
+    status_decides = http_status.is_between(400, 599)
+    by_status = (
+        pl.when(http_status == 429).then(pl.lit("throttled"))
+        .when(http_status == 503).then(pl.lit("unavailable"))
+        .when(http_status.is_in([408, 500, 502, 504])).then(pl.lit("ambiguous"))
+        .when(http_status.is_in([501, 505])).then(pl.lit("permanent"))
+        .when(http_status >= 500).then(pl.lit("ambiguous"))  # every 5xx not named
+        .otherwise(pl.lit("permanent"))  # every 4xx not named
+    )
+    by_code = (
+        pl.when(error_code.is_in(THROTTLED_CODES)).then(pl.lit("throttled"))
+        .when(error_code.is_in(UNAVAILABLE_CODES)).then(pl.lit("unavailable"))
+        .when(error_code.is_in(AMBIGUOUS_CODES)).then(pl.lit("ambiguous"))
+        .when(error_code.is_in(PERMANENT_CODES)).then(pl.lit("permanent"))
+        .otherwise(pl.lit("unknown"))
+    )
+    return pl.when(status_decides.fill_null(False)).then(by_status).otherwise(by_code)
+
+
+def backoff_us(failed_attempts: pl.Expr, policy) -> pl.Expr:
+    """min(max_delay, base_delay × multiplier^(failed_attempts − 1)), in microseconds (float)."""
+    exponent = (failed_attempts - 1).cast(pl.Float64)
+    uncapped = pl.lit(float(policy.base_delay_minutes)) * pl.lit(float(policy.backoff_multiplier)).pow(exponent)
+    return pl.min_horizontal(uncapped, pl.lit(float(policy.max_delay_minutes))) * _US_PER_MINUTE
+
+
+class RetryPlan(NamedTuple):
+    records: pl.DataFrame  # SPEC 2.4 records, sorted
+    recovered_deliveries: int  # failed and delivered at or before as_of: counted, not planned
+
+
+def retry_plan(deliveries: pl.LazyFrame, exports: pl.LazyFrame, as_of: datetime, policy) -> RetryPlan:
+    """SPEC 2: one record per undelivered delivery with a failed attempt, with decision and reason."""
+    current = current_exports(exports, as_of).select("export_id", "release_record_ref", "verification_state")
+    known = known_export_ids(exports, as_of).with_columns(export_known=pl.lit(True))
+    attempts = delivery_attempts(deliveries, as_of).filter(pl.col("failed_attempts") >= 1).collect()
+    recovered = attempts.filter(pl.col("delivered_attempts") >= 1).height
+    planned = (
+        attempts.lazy()
+        .filter(pl.col("delivered_attempts") == 0)
+        .join(current, on="export_id", how="left")
+        .join(known, on="export_id", how="left")
+    )
+
+    backoff = pl.col("backoff_us")
+    retry_after_us = pl.col("retry_after_seconds").fill_null(0).cast(pl.Float64) * 1_000_000
+    with_timing = planned.with_columns(
+        error_class=error_class(pl.col("last_http_status"), pl.col("last_error_code")),
+        backoff_us=backoff_us(pl.col("failed_attempts"), policy),
+    ).with_columns(
+        next_attempt_computed=(
+            pl.col("last_attempt_at")
+            + pl.duration(microseconds=pl.max_horizontal(backoff, retry_after_us).round(0).cast(pl.Int64))
+        ).cast(UTC_US),
+    )
+
+    age_us = (pl.lit(as_of, dtype=UTC_US) - pl.col("first_attempt_at")).dt.total_microseconds()
+    export_unknown = pl.col("export_known").is_null()
+    export_not_verified = pl.col("verification_state") != "verified"
+    attempts_exhausted = pl.col("failed_attempts") >= policy.max_attempts
+    delivery_expired = age_us.cast(pl.Float64) > float(policy.max_delivery_age_days) * _US_PER_DAY
+    permanent_error = pl.col("error_class") == "permanent"
+    unclassified_error = pl.col("error_class") == "unknown"
+    unsafe_without_key = (
+        (pl.col("error_class") == "ambiguous")
+        & ~pl.col("idempotency_key_present")
+        & ~pl.col("connector_kind").is_in(list(policy.idempotent_connector_kinds))
+    )
+    not_yet_due = pl.col("next_attempt_computed") > pl.lit(as_of, dtype=UTC_US)
+    retry_after_longer = pl.col("retry_after_seconds").cast(pl.Float64) * 1_000_000 > backoff
+
+    rules = [  # (condition, decision, reason_code), first match wins (SPEC 2.3)
+        (export_unknown, "hold", pl.lit("export_unknown")),
+        (export_not_verified, "suppress", pl.lit("export_not_verified")),
+        (attempts_exhausted, "suppress", pl.lit("attempts_exhausted")),
+        (delivery_expired, "suppress", pl.lit("delivery_expired")),
+        (permanent_error, "suppress", pl.lit("permanent_error")),
+        (unclassified_error, "hold", pl.lit("unclassified_error")),
+        (unsafe_without_key, "hold", pl.lit("unsafe_without_idempotency_key")),
+        (not_yet_due, "wait",
+         pl.when(retry_after_longer.fill_null(False)).then(pl.lit("retry_after_pending")).otherwise(pl.lit("backoff_pending"))),
+    ]
+    decision = pl.lit("retry")
+    reason_code = pl.lit("eligible")
+    for condition, rule_decision, rule_reason in reversed(rules):
+        decision = pl.when(condition.fill_null(False)).then(pl.lit(rule_decision)).otherwise(decision)
+        reason_code = pl.when(condition.fill_null(False)).then(rule_reason).otherwise(reason_code)
+
+    decided = with_timing.with_columns(decision=decision, reason_code=reason_code).with_columns(
+        reason=pl.col("reason_code").replace_strict(REASON_SENTENCES, return_dtype=pl.Utf8),
+        next_attempt_at=pl.when(pl.col("decision").is_in(["retry", "wait"])).then(pl.col("next_attempt_computed")),
+        max_attempts=pl.lit(policy.max_attempts, dtype=pl.Int64),
+    )
+    decision_rank = pl.col("decision").replace_strict({d: i for i, d in enumerate(DECISIONS)}, return_dtype=pl.Int8)
+    records = (
+        decided.sort([decision_rank, pl.col("next_attempt_at"), pl.col("export_id"), pl.col("destination")],
+                     nulls_last=True)
+        .select(PLAN_COLUMNS)
+        .collect()
+    )
+    return RetryPlan(records, recovered)
