@@ -112,7 +112,7 @@ def _checked_batch(files: list[DecodedFile], log: Log) -> pl.DataFrame:
         )
         for f in files
     ]
-    batch = pl.concat(frames, how="vertical_relaxed")
+    batch = pl.concat(frames, how="diagonal_relaxed")
     return validated_records(redacted(batch.lazy(), log), log).collect()
 
 

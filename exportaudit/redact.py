@@ -27,7 +27,7 @@ _TOKEN_RULES: list[tuple[str, str]] = [
     (r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)", REDACTED),
     # Authorization header values, with or without a scheme word, in header, JSON or key=value form.
     (
-        r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic|digest|token|negotiate)\s+)?[^\s\"',;}&\]]+",
+        r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic|digest|token|negotiate)\s+)?[^\s\"',;}&\[\]]+",
         "${1}" + REDACTED,
     ),
     (r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]+", "Bearer " + REDACTED),

@@ -1,0 +1,91 @@
+"""Shared test helpers: tiny inline logs written to temp dirs, and warehouse readers."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+
+DIGEST_A = "sha256:" + "a" * 64
+DIGEST_B = "sha256:" + "b" * 64
+
+
+def export_record(**overrides) -> dict:
+    record = {
+        "export_id": "exp-1", "release_record_ref": "rel-1", "verification_id": "ver-1",
+        "verification_state": "verified", "export_digest": DIGEST_A,
+        "generated_at": "2026-11-01T00:00:00Z", "updated_at": "2026-11-01T00:00:00Z",
+    }
+    return {**record, **overrides}
+
+
+def delivery_record(**overrides) -> dict:
+    record = {
+        "attempt_id": "att-1", "export_id": "exp-1", "destination": "grc-webhook", "connector_kind": "webhook",
+        "attempted_at": "2026-11-19T00:00:00Z", "outcome": "failed", "http_status": 503,
+        "endpoint": "https://grc.example.com/hook",
+    }
+    return {**record, **overrides}
+
+
+def archive_record(**overrides) -> dict:
+    record = {
+        "reference_id": "ref-1", "export_id": "exp-1", "archive_uri": "s3://vault/exp-1",
+        "archive_provider": "aws_s3_object_lock", "archived_digest": DIGEST_A, "lock_mode": "compliance",
+        "retain_until": "2034-01-01T00:00:00Z", "legal_hold": False, "archived_at": "2026-11-02T00:00:00Z",
+    }
+    return {**record, **overrides}
+
+
+def custody_record(**overrides) -> dict:
+    record = {"reference_id": "ref-1", "checked_at": "2026-11-19T00:00:00Z", "object_present": True}
+    return {**record, **overrides}
+
+
+def write_jsonl(path: Path, records: list, gz: bool = False) -> Path:
+    lines = "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records).encode()
+    path.write_bytes(gzip.compress(lines, mtime=0) if gz else lines)
+    return path
+
+
+def write_csv(path: Path, records: list[dict], gz: bool = False) -> Path:
+    fields = list(dict.fromkeys(k for r in records for k in r))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for r in records:
+        writer.writerow({k: ("true" if v is True else "false" if v is False else v) for k, v in r.items()})
+    data = buffer.getvalue().encode()
+    path.write_bytes(gzip.compress(data, mtime=0) if gz else data)
+    return path
+
+
+def query(db: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def all_text_in_db(db: Path) -> str:
+    """Every value of every table and view, as one text: for secret scans."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        names = [r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'main'").fetchall()]
+        chunks = []
+        for name in names:
+            chunks.append(json.dumps(con.execute(f'select * from "{name}"').fetchall(), default=str))
+        return "\n".join(chunks)
+
+
+@pytest.fixture
+def logs_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    return folder

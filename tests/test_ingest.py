@@ -1,0 +1,306 @@
+"""SPEC 1, 1.5, 1.6: reading the four logs, quarantine with every reason, duplicates, accounting."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from exportaudit.cli import main
+from tests.conftest import (DIGEST_A, DIGEST_B, archive_record, custody_record, delivery_record, export_record,
+                            query, write_csv, write_jsonl)
+
+
+def ingest(tmp_path: Path, exports, deliveries, archives, custody=None) -> int:
+    argv = ["ingest", "--db", str(tmp_path / "w.duckdb"), "--exports", *map(str, exports),
+            "--deliveries", *map(str, deliveries), "--archives", *map(str, archives)]
+    if custody:
+        argv += ["--custody-checks", *map(str, custody)]
+    return main(argv)
+
+
+def minimal_logs(folder: Path) -> dict[str, Path]:
+    return {
+        "exports": write_jsonl(folder / "exports.jsonl", [export_record()]),
+        "deliveries": write_jsonl(folder / "deliveries.jsonl", [delivery_record()]),
+        "archives": write_jsonl(folder / "archives.jsonl", [archive_record()]),
+    }
+
+
+def quarantine_reasons(db: Path) -> dict[int, list[str]]:
+    return {row: reasons for row, reasons in query(db, "select source_row, reason_codes from quarantine")}
+
+
+def accounting_adds_up(db: Path) -> None:
+    for read, accepted, quarantined, duplicate in query(
+            db, "select rows_read, rows_accepted, rows_quarantined, rows_duplicate from ingested_files"):
+        assert read == accepted + quarantined + duplicate
+
+
+BAD_EXPORTS = [
+    (export_record(export_id=None), "missing_required_field"),
+    ({k: v for k, v in export_record().items() if k != "release_record_ref"}, "missing_required_field"),
+    (export_record(release_record_ref=""), "missing_required_field"),
+    (export_record(export_id=42), "wrong_type"),
+    (export_record(verification_state="Verified"), "unknown_enum_value"),
+    (export_record(updated_at="2026-11-01T00:00:00"), "naive_timestamp"),
+    (export_record(updated_at="2026-11-01 00:00:00Z"), "invalid_timestamp"),
+    (export_record(updated_at="2026-11-01T00:00:00z"), "invalid_timestamp"),
+    (export_record(updated_at="2026-02-30T00:00:00Z"), "invalid_timestamp"),
+    (export_record(export_digest="sha256:" + "A" * 64), "malformed_digest"),
+    (export_record(export_digest="sha256:abc"), "malformed_digest"),
+    (export_record(generated_at=1700000000), "wrong_type"),
+    ("{not json", "malformed_json"),
+    ("[1, 2]", "malformed_json"),
+    ('"just a string"', "malformed_json"),
+]
+
+
+@pytest.mark.parametrize(("record", "reason"), BAD_EXPORTS)
+def test_each_bad_export_is_quarantined_with_its_reason(tmp_path, logs_dir, record, reason):
+    logs = minimal_logs(logs_dir)
+    write_jsonl(logs["exports"], [export_record(export_id="ok"), record])
+    assert ingest(tmp_path, [logs["exports"]], [logs["deliveries"]], [logs["archives"]]) == 0
+    db = tmp_path / "w.duckdb"
+    assert reason in quarantine_reasons(db)[2]
+    assert query(db, "select export_id from exports") == [("ok",)]
+    accounting_adds_up(db)
+
+
+BAD_DELIVERIES = [
+    (delivery_record(http_status="404"), "wrong_type"),
+    (delivery_record(http_status=404.0), "wrong_type"),
+    (delivery_record(http_status=700), "out_of_range"),
+    (delivery_record(http_status=99), "out_of_range"),
+    (delivery_record(retry_after_seconds=31_536_001), "out_of_range"),
+    (delivery_record(retry_after_seconds=-1), "out_of_range"),
+    (delivery_record(http_status=123456789012345678901234), "out_of_range"),
+    (delivery_record(outcome="ok"), "unknown_enum_value"),
+    (delivery_record(connector_visibility="PUBLIC"), "unknown_enum_value"),
+    (delivery_record(connector_kind="  \t "), "missing_required_field"),
+    (delivery_record(destination={"name": "x"}), "wrong_type"),
+    (delivery_record(attempted_at="2026-11-19"), "invalid_timestamp"),
+]
+
+
+@pytest.mark.parametrize(("record", "reason"), BAD_DELIVERIES)
+def test_each_bad_delivery_is_quarantined_with_its_reason(tmp_path, logs_dir, record, reason):
+    logs = minimal_logs(logs_dir)
+    write_jsonl(logs["deliveries"], [delivery_record(attempt_id="ok"), record])
+    assert ingest(tmp_path, [logs["exports"]], [logs["deliveries"]], [logs["archives"]]) == 0
+    assert reason in quarantine_reasons(tmp_path / "w.duckdb")[2]
+
+
+def test_every_reason_is_listed_not_just_the_first(tmp_path, logs_dir):
+    logs = minimal_logs(logs_dir)
+    bad = export_record(export_id=None, verification_state="nope", export_digest="md5:1",
+                        generated_at="2026-01-01T00:00:00", updated_at=7)
+    write_jsonl(logs["exports"], [bad])
+    ingest(tmp_path, [logs["exports"]], [logs["deliveries"]], [logs["archives"]])
+    reasons = set(quarantine_reasons(tmp_path / "w.duckdb")[1])
+    assert reasons == {"missing_required_field", "unknown_enum_value", "malformed_digest", "naive_timestamp",
+                       "wrong_type"}
+
+
+def test_csv_types_are_strict(tmp_path, logs_dir):
+    logs = minimal_logs(logs_dir)
+    rows = [delivery_record(attempt_id="a1", http_status="404"), delivery_record(attempt_id="a2", http_status="4o4"),
+            delivery_record(attempt_id="a3", http_status="404.0"), delivery_record(attempt_id="a4", http_status="")]
+    csv_path = write_csv(logs_dir / "deliveries.csv", rows)
+    archives = write_csv(logs_dir / "archives.csv", [archive_record(reference_id="r1", legal_hold="yes"),
+                                                    archive_record(reference_id="r2", legal_hold="true"),
+                                                    archive_record(reference_id="r3", legal_hold="")])
+    ingest(tmp_path, [logs["exports"]], [csv_path], [archives])
+    db = tmp_path / "w.duckdb"
+    assert query(db, "select attempt_id, http_status from deliveries order by 1") == [("a1", 404), ("a4", None)]
+    assert query(db, "select reference_id, legal_hold from archives order by 1") == [("r2", True), ("r3", None)]
+    assert sorted(query(db, "select log, source_row, reason_codes from quarantine")) == [
+        ("archives", 1, ["wrong_type"]), ("deliveries", 2, ["wrong_type"]), ("deliveries", 3, ["wrong_type"])]
+
+
+def test_codes_are_trimmed_and_lowercased_other_strings_kept(tmp_path, logs_dir):
+    logs = minimal_logs(logs_dir)
+    write_jsonl(logs["deliveries"], [delivery_record(connector_kind=" S3\n", error_code="\tTimeOut ",
+                                                     destination=" Grc Hook ")])
+    ingest(tmp_path, [logs["exports"]], [logs["deliveries"]], [logs["archives"]])
+    assert query(tmp_path / "w.duckdb", "select connector_kind, error_code, destination from deliveries") == [
+        ("s3", "timeout", " Grc Hook ")]
+
+
+def test_timestamps_are_stored_in_utc_with_microseconds_truncated(tmp_path, logs_dir):
+    logs = minimal_logs(logs_dir)
+    write_jsonl(logs["exports"], [export_record(updated_at="2026-11-01T05:30:00.1234569+05:30"),
+                                  export_record(export_id="e2", updated_at="2026-11-01T00:00-0100"),
+                                  export_record(export_id="e3", updated_at="2026-11-01T00:00:00+02")])
+    ingest(tmp_path, [logs["exports"]], [logs["deliveries"]], [logs["archives"]])
+    rows = query(tmp_path / "w.duckdb", "select export_id, strftime(updated_at, '%Y-%m-%dT%H:%M:%S.%f') from exports order by 1")
+    assert rows == [("e2", "2026-11-01T01:00:00.000000"), ("e3", "2026-10-31T22:00:00.000000"),
+                    ("exp-1", "2026-11-01T00:00:00.123456")]
+
+
+def test_exact_and_conflicting_duplicates_within_and_across_files(tmp_path, logs_dir):
+    logs = minimal_logs(logs_dir)
+    first = write_jsonl(logs_dir / "a.jsonl", [
+        delivery_record(attempt_id="same", extra_field="ignored"),
+        delivery_record(attempt_id="same", extra_field="differs only outside the contract"),
+        delivery_record(attempt_id="clash", http_status=500),
+    ])
+    second = write_csv(logs_dir / "b.csv", [
+        delivery_record(attempt_id="same"),  # same values in CSV: still an exact duplicate
+        delivery_record(attempt_id="clash", http_status=502),
+    ])
+    ingest(tmp_path, [logs["exports"]], [first, second], [logs["archives"]])
+    db = tmp_path / "w.duckdb"
+    assert query(db, "select attempt_id from deliveries") == [("same",)]
+    assert sorted(query(db, "select source_file, source_row, reason_codes from quarantine")) == [
+        ("a.jsonl", 3, ["conflicting_duplicate"]), ("b.csv", 2, ["conflicting_duplicate"])]
+    assert sorted(query(db, "select file_name, rows_read, rows_accepted, rows_quarantined, rows_duplicate "
+                            "from ingested_files where log = 'deliveries'")) == [
+        ("a.jsonl", 3, 1, 1, 1), ("b.csv", 2, 0, 1, 1)]
+
+
+def test_an_invalid_record_does_not_make_a_valid_one_conflict(tmp_path, logs_dir):
+    logs = minimal_logs(logs_dir)
+    write_jsonl(logs["deliveries"], [delivery_record(), delivery_record(outcome="bogus")])
+    ingest(tmp_path, [logs["exports"]], [logs["deliveries"]], [logs["archives"]])
+    db = tmp_path / "w.duckdb"
+    assert query(db, "select attempt_id from deliveries") == [("att-1",)]
+    assert query(db, "select reason_codes from quarantine") == [(["unknown_enum_value"],)]
+
+
+def test_conflict_with_an_earlier_run_quarantines_only_the_new_record(tmp_path, logs_dir):
+    logs = minimal_logs(logs_dir)
+    ingest(tmp_path, [logs["exports"]], [logs["deliveries"]], [logs["archives"]])
+    later = write_jsonl(logs_dir / "later.jsonl", [delivery_record(http_status=500), delivery_record(attempt_id="new")])
+    same_again = write_jsonl(logs_dir / "again.jsonl", [delivery_record(), delivery_record(attempt_id="new2")])
+    ingest(tmp_path, [logs["exports"]], [later, same_again], [logs["archives"]])
+    db = tmp_path / "w.duckdb"
+    assert query(db, "select attempt_id, http_status from deliveries order by 1") == [
+        ("att-1", 503), ("new", 503), ("new2", 503)]
+    assert query(db, "select source_file, reason_codes from quarantine") == [("later.jsonl", ["conflicting_duplicate"])]
+    assert query(db, "select rows_duplicate from ingested_files where file_name = 'again.jsonl'") == [(1,)]
+
+
+def test_reingesting_the_same_file_adds_nothing(tmp_path, logs_dir, capsys):
+    logs = minimal_logs(logs_dir)
+    ingest(tmp_path, [logs["exports"]], [logs["deliveries"]], [logs["archives"]])
+    copy = logs_dir / "renamed-copy.jsonl"
+    copy.write_bytes(logs["deliveries"].read_bytes())
+    db = tmp_path / "w.duckdb"
+    before = query(db, "select (select count(*) from deliveries), (select count(*) from ingested_files), "
+                       "(select count(*) from quarantine)")
+    capsys.readouterr()
+    ingest(tmp_path, [logs["exports"]], [copy, logs["deliveries"]], [logs["archives"]])
+    assert "skipped" in capsys.readouterr().out
+    after = query(db, "select (select count(*) from deliveries), (select count(*) from ingested_files), "
+                      "(select count(*) from quarantine)")
+    assert before == after
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "ndjson", "jsonl.gz", "ndjson.gz", "csv", "csv.gz", "parquet"])
+def test_every_format_reads_the_same_records(tmp_path, logs_dir, kind):
+    logs = minimal_logs(logs_dir)
+    records = [delivery_record(attempt_id=f"a{i}", http_status=500 + i, retry_after_seconds=i) for i in range(3)]
+    path = logs_dir / f"deliveries-x.{kind}"
+    if kind.startswith(("jsonl", "ndjson")):
+        write_jsonl(path, records, gz=kind.endswith(".gz"))
+    elif kind.startswith("csv"):
+        write_csv(path, records, gz=kind.endswith(".gz"))
+    else:
+        pl.DataFrame(records).write_parquet(path)
+    assert ingest(tmp_path, [logs["exports"]], [path], [logs["archives"]]) == 0
+    assert query(tmp_path / "w.duckdb", "select attempt_id, http_status, retry_after_seconds from deliveries "
+                                        "order by 1") == [("a0", 500, 0), ("a1", 501, 1), ("a2", 502, 2)]
+
+
+def test_parquet_native_types(tmp_path, logs_dir):
+    logs = minimal_logs(logs_dir)
+    utc = pl.Datetime("us", "UTC")
+    good = pl.DataFrame({"reference_id": ["r1"], "export_id": ["exp-1"], "archive_uri": ["s3://v/k"],
+                         "archive_provider": ["aws_s3_object_lock"], "legal_hold": [True],
+                         "archived_at": pl.Series(["2026-11-02T00:00:00Z"]).str.to_datetime(time_zone="UTC").cast(utc)})
+    naive = good.with_columns(reference_id=pl.lit("r2"), archived_at=pl.col("archived_at").dt.replace_time_zone(None))
+    wrong = good.with_columns(reference_id=pl.lit("r3"), legal_hold=pl.lit(1))
+    text = good.with_columns(reference_id=pl.lit("r4"), archived_at=pl.lit("2026-11-02T01:00:00+01:00"))
+    paths = []
+    for i, frame in enumerate([good, naive, wrong, text]):
+        paths.append(logs_dir / f"archives-{i}.parquet")
+        frame.write_parquet(paths[-1])
+    ingest(tmp_path, [logs["exports"]], [logs["deliveries"]], paths)
+    db = tmp_path / "w.duckdb"
+    assert query(db, "select reference_id, legal_hold from archives order by 1") == [("r1", True), ("r4", True)]
+    assert sorted(query(db, "select source_file, reason_codes from quarantine")) == [
+        ("archives-1.parquet", ["naive_timestamp"]), ("archives-2.parquet", ["wrong_type"])]
+
+
+def test_directory_and_glob_inputs(tmp_path, logs_dir):
+    logs = minimal_logs(logs_dir)
+    folder = logs_dir / "deliveries"
+    folder.mkdir()
+    write_jsonl(folder / "1.jsonl", [delivery_record(attempt_id="d1")])
+    write_csv(folder / "2.csv", [delivery_record(attempt_id="d2")])
+    (folder / "notes.txt").write_text("not a log")
+    globbed = logs_dir / "globbed"
+    globbed.mkdir()
+    write_jsonl(globbed / "x-1.jsonl", [archive_record(reference_id="g1")])
+    write_jsonl(globbed / "x-2.jsonl", [archive_record(reference_id="g2")])
+    assert ingest(tmp_path, [logs["exports"]], [folder], [str(globbed / "x-*.jsonl")]) == 0
+    db = tmp_path / "w.duckdb"
+    assert query(db, "select attempt_id from deliveries order by 1") == [("d1",), ("d2",)]
+    assert query(db, "select reference_id from archives order by 1") == [("g1",), ("g2",)]
+
+
+def test_blank_lines_and_empty_files_are_not_records(tmp_path, logs_dir):
+    logs = minimal_logs(logs_dir)
+    (logs_dir / "e.jsonl").write_text("\n" + json.dumps(export_record()) + "\n\n   \n")
+    (logs_dir / "empty.csv").write_bytes(b"")
+    (logs_dir / "empty.jsonl.gz").write_bytes(b"")
+    assert ingest(tmp_path, [logs_dir / "e.jsonl"], [logs_dir / "empty.csv"], [logs_dir / "empty.jsonl.gz"]) == 0
+    db = tmp_path / "w.duckdb"
+    assert query(db, "select source_row from exports") == [(2,)]
+    assert sorted(query(db, "select rows_read from ingested_files")) == [(0,), (0,), (1,)]
+
+
+@pytest.mark.parametrize("problem", ["missing", "truncated_gzip", "not_parquet", "unknown_suffix"])
+def test_unreadable_file_stops_before_anything_is_written(tmp_path, logs_dir, capsys, problem):
+    logs = minimal_logs(logs_dir)
+    bad = {
+        "missing": logs_dir / "nothere.jsonl",
+        "truncated_gzip": logs_dir / "cut.jsonl.gz",
+        "not_parquet": logs_dir / "junk.parquet",
+        "unknown_suffix": logs_dir / "archives.txt",
+    }[problem]
+    if problem == "truncated_gzip":
+        bad.write_bytes(gzip.compress(b'{"a": 1}\n' * 1000)[:40])
+    elif problem == "not_parquet":
+        bad.write_bytes(b"this is not parquet at all")
+    elif problem == "unknown_suffix":
+        bad.write_text("{}")
+    code = ingest(tmp_path, [logs["exports"]], [logs["deliveries"]], [logs["archives"], bad])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert bad.name in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_redaction_happens_before_anything_is_stored(tmp_path, logs_dir):
+    logs = minimal_logs(logs_dir)
+    secrets = ["hunter2", "SIGVALUE", "AKIAABCDEFGHIJKLMNOP", "tok3n", "vault.internal", "10.9.8.7", "grc.private.example"]
+    write_jsonl(logs["deliveries"], [
+        delivery_record(attempt_id="a1", endpoint="https://svc:hunter2@api.example.com/x?X-Amz-Signature=SIGVALUE"),
+        delivery_record(attempt_id="a2", endpoint="https://10.9.8.7/hook", note="Authorization: Bearer tok3n"),
+        delivery_record(attempt_id="a3", endpoint="https://grc.private.example/x", connector_visibility="private"),
+        delivery_record(attempt_id="a4", endpoint="https://grc.private.example/y", connector_visibility="private",
+                        outcome="broken"),
+        '{"attempt_id": "a5", "endpoint": "https://u:hunter2@vault.internal/x" AKIAABCDEFGHIJKLMNOP',
+    ])
+    write_jsonl(logs["archives"], [archive_record(archive_uri="s3://vault/k?X-Amz-Credential=AKIAABCDEFGHIJKLMNOP")])
+    ingest(tmp_path, [logs["exports"]], [logs["deliveries"]], [logs["archives"]])
+    from tests.conftest import all_text_in_db
+    text = all_text_in_db(tmp_path / "w.duckdb")
+    assert "api.example.com" in text  # public hosts stay
+    for secret in secrets:
+        assert secret not in text, secret

@@ -1,0 +1,72 @@
+"""Invariants of ingestion (hypothesis): nothing is lost, whatever the records."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from exportaudit import warehouse
+from exportaudit.ingest import ingest, read_inputs
+from tests.conftest import DIGEST_A, delivery_record
+
+NOW = datetime(2026, 11, 20, tzinfo=timezone.utc)
+
+json_values = st.one_of(st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(allow_nan=False),
+                        st.text(max_size=12), st.sampled_from(["2026-11-19T00:00:00Z", "2026-11-19T00:00:00",
+                                                               "failed", "delivered", "private", DIGEST_A, ""]))
+field_names = st.sampled_from(list(delivery_record()) + ["retry_after_seconds", "error_code", "extra"])
+records = st.one_of(
+    st.builds(lambda overrides: delivery_record(**overrides), st.dictionaries(field_names, json_values, max_size=3)),
+    st.builds(lambda i: delivery_record(attempt_id=f"a{i}"), st.integers(0, 3)),
+)
+lines = st.lists(st.one_of(records.map(json.dumps), st.text(max_size=20)), max_size=25)
+
+
+def _ingest_lines(folder: Path, chunks: list[list[str]]):
+    paths = []
+    for i, chunk in enumerate(chunks):
+        path = folder / f"d{i}.jsonl"
+        path.write_text("\n".join(chunk) + "\n", encoding="utf-8", errors="surrogatepass")
+        paths.append(str(path))
+    decoded = read_inputs({"deliveries": paths})
+    con = duckdb.connect()
+    warehouse.ensure_schema(con)
+    accounts = ingest(con, decoded, "run-1", NOW)
+    return con, accounts
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(lines, min_size=1, max_size=3))
+def test_rows_read_equal_accepted_plus_quarantined_plus_duplicates(chunks):
+    with tempfile.TemporaryDirectory() as folder:
+        con, accounts = _ingest_lines(Path(folder), chunks)
+        stored = con.execute("select count(*) from deliveries").fetchone()[0]
+        quarantined = con.execute("select count(*) from quarantine").fetchone()[0]
+        con.close()
+    for account in accounts:
+        assert account.rows_read == account.rows_accepted + account.rows_quarantined + account.rows_duplicate
+    new = [a for a in accounts if not a.skipped]
+    assert sum(a.rows_accepted for a in new) == stored
+    assert sum(a.rows_quarantined for a in new) == quarantined
+    non_blank = sum(1 for chunk, a in zip(chunks, accounts) if not a.skipped
+                    for line in "\n".join(chunk).split("\n") if line.strip())
+    assert sum(a.rows_read for a in new) == non_blank
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bytes_never_crash_the_ingester(data):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "junk.jsonl"
+        path.write_bytes(data)
+        con = duckdb.connect()
+        warehouse.ensure_schema(con)
+        [account] = ingest(con, read_inputs({"deliveries": [str(path)]}), "run-1", NOW)
+        con.close()
+    assert account.rows_read == account.rows_accepted + account.rows_quarantined + account.rows_duplicate
