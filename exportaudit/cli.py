@@ -55,10 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def new_run_id(now: datetime) -> str:
-    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
-
-
 def inputs_of(args) -> dict[str, list[str]]:
     paths = {"exports": args.exports, "deliveries": args.deliveries, "archives": args.archives}
     if args.custody_checks:
@@ -68,6 +64,7 @@ def inputs_of(args) -> dict[str, list[str]]:
 
 def command_ingest(args) -> int:
     from exportaudit import warehouse
+    from exportaudit.history import new_run_id
     from exportaudit.ingest import ingest, read_inputs
 
     decoded = read_inputs(inputs_of(args))
@@ -87,9 +84,37 @@ def command_ingest(args) -> int:
 
 
 def command_run(args) -> int:
-    from flows.nightly import run_night
+    """Validate everything that can make the run unusable (exit 2) before Prefect starts, then run the flow."""
+    from pathlib import Path
 
-    return run_night(args)
+    from exportaudit.ingest import read_inputs
+    from exportaudit.policy import load_policy
+    from exportaudit.prefect_env import configure_prefect
+    from transforms.timestamps import parse_instant
+
+    if args.as_of:
+        try:
+            parse_instant(args.as_of)
+        except ValueError:
+            raise UsageError(f"--as-of: not an ISO-8601 timestamp with offset: {args.as_of!r}") from None
+    load_policy(args.policy)
+    decoded = read_inputs(inputs_of(args))
+    configure_prefect(Path(args.db).resolve().parent / ".prefect")
+
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from exportaudit.summary import print_summary
+    from flows.nightly import PREREAD, nightly
+
+    key = uuid.uuid4().hex
+    PREREAD[key] = decoded
+    interactive = sys.stderr.isatty()
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):  # no 1 s wait at exit
+        result = nightly(inputs_of(args), db=args.db, out=args.out, as_of=args.as_of, policy_path=args.policy,
+                         fail_on=args.fail_on, generated_by=args.generated_by, preread_key=key,
+                         show_progress=interactive)
+    print_summary(result, Path(args.out))
+    return result.exit_code
 
 
 def main(argv: list[str] | None = None) -> int:

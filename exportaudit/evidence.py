@@ -1,0 +1,111 @@
+"""Evidence documents (SPEC 4.1): canonical JSON, evidence ids, summaries, and records as JSON.
+
+Everything here is a pure function of its arguments, so the same dataset, as_of and policy
+give the same records and evidence_id, byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from transforms.archive_health import CHECKS, CRITICAL, WARNING, ArchiveHealth
+from transforms.retry_plan import REASON_CODES, RetryPlan
+from transforms.timestamps import format_instant, timestamp_text
+
+SCHEMA_VERSION = "exportaudit.evidence.v1"
+RETRY_PLAN_KIND = ("go-backend-rollback-drill-acknowledgement-audit-delivery-final-reporting-auditor-export-"
+                   "delivery-retry-plan")
+ARCHIVE_HEALTH_KIND = ("go-backend-rollback-drill-acknowledgement-audit-delivery-final-reporting-archive-"
+                       "reference-health")
+# Keys that name the run or who asked, not the content: left out of the evidence_id.
+NOT_CONTENT_KEYS = ("evidence_id", "run_id", "generated_at", "generated_by", "inputs")
+
+
+def canonical_json(document: Any) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def evidence_id(document: dict) -> str:
+    content = {key: value for key, value in document.items() if key not in NOT_CONTENT_KEYS}
+    return hashlib.sha256(canonical_json(content)).hexdigest()
+
+
+def records(frame: pl.DataFrame) -> list[dict]:
+    """Rows as JSON-ready dicts, instants written as SPEC 1 timestamps."""
+    instants = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.Datetime)]
+    return frame.with_columns(timestamp_text(pl.col(name)).alias(name) for name in instants).to_dicts()
+
+
+def dataset_identity(file_sha256s: list[str]) -> dict:
+    """What the rules ran over: every file ever ingested, named by their sha256s."""
+    joined = "\n".join(sorted(file_sha256s))
+    return {"files": len(file_sha256s), "sha256": hashlib.sha256(joined.encode("utf-8")).hexdigest()}
+
+
+def retry_plan_summary(plan: RetryPlan) -> dict:
+    decisions = plan.records["decision"].value_counts()
+    by_decision = dict(zip(decisions["decision"], decisions["count"]))
+    codes = plan.records["reason_code"].value_counts()
+    by_code = dict(zip(codes["reason_code"], codes["count"]))
+    return {
+        "failed_deliveries": plan.records.height,
+        "retryable_deliveries": int(by_decision.get("retry", 0)),
+        "waiting_deliveries": int(by_decision.get("wait", 0)),
+        "held_deliveries": int(by_decision.get("hold", 0)),
+        "suppressed_deliveries": int(by_decision.get("suppress", 0)),
+        "recovered_deliveries": plan.recovered_deliveries,
+        "reason_codes": {code: int(by_code.get(code, 0)) for code in REASON_CODES},
+    }
+
+
+def archive_health_summary(health: ArchiveHealth) -> dict:
+    checks = health.alerts["check"].value_counts()
+    by_check = dict(zip(checks["check"], checks["count"]))
+    severity = health.alerts["severity"]
+    exports = health.exports
+    return {
+        "verified_exports": exports.height,
+        "exports_missing_reference": int((exports["reference_count"] == 0).sum()),
+        "exports_unrepresented": int((~exports["represented"]).sum()),
+        "archive_health_alert_count": health.alerts.height,
+        "critical_alerts": int((severity == CRITICAL).sum()),
+        "warning_alerts": int((severity == WARNING).sum()),
+        "checks": {check: int(by_check.get(check, 0)) for check in CHECKS},
+        "orphan_references": health.orphan_references,
+        "unchecked_references": health.unchecked_references,
+        "unmatched_custody_checks": health.unmatched_custody_checks,
+    }
+
+
+def _document(kind: str, *, run_id: str, as_of: datetime, generated_at: datetime, generated_by: str,
+              policy: dict, dataset: dict, inputs: list[dict], summary: dict, body: dict) -> dict:
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "metadata_kind": kind,
+        "run_id": run_id,
+        "as_of": format_instant(as_of),
+        "generated_at": format_instant(generated_at),
+        "generated_by": generated_by,
+        "policy": policy,
+        "dataset": dataset,
+        "inputs": inputs,
+        "summary": summary,
+        **body,
+    }
+    document["evidence_id"] = evidence_id(document)
+    return document
+
+
+def retry_plan_document(plan: RetryPlan, *, policy, **context) -> dict:
+    return _document(RETRY_PLAN_KIND, policy=policy.section("retry"), summary=retry_plan_summary(plan),
+                     body={"decisions": records(plan.records)}, **context)
+
+
+def archive_health_document(health: ArchiveHealth, *, policy, **context) -> dict:
+    return _document(ARCHIVE_HEALTH_KIND, policy=policy.section("health"), summary=archive_health_summary(health),
+                     body={"exports": records(health.exports), "alerts": records(health.alerts)}, **context)

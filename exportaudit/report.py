@@ -1,0 +1,162 @@
+"""The release-review report (SPEC 4.3), rendered by pure functions from the evidence
+documents: Markdown and a self-contained HTML page (inline CSS and SVG, no external
+assets). Every value that comes from the inputs is escaped."""
+
+from __future__ import annotations
+
+import html
+import re
+
+ROWS_PER_GROUP = 100  # the full lists are in the JSON evidence; the report stays readable
+DECISION_ORDER = ("retry", "wait", "hold", "suppress")
+DECISION_TITLES = {"retry": "Retry now", "wait": "Wait", "hold": "Hold — a person must decide",
+                   "suppress": "Suppressed — never retried automatically"}
+HEADLINE = [
+    ("retryable_deliveries", "Retryable deliveries"), ("waiting_deliveries", "Waiting deliveries"),
+    ("held_deliveries", "Held deliveries"), ("suppressed_deliveries", "Suppressed deliveries"),
+    ("recovered_deliveries", "Recovered deliveries"), ("verified_exports", "Verified exports"),
+    ("exports_unrepresented", "Exports without an intact archive"),
+    ("archive_health_critical_alert_count", "Critical alerts"), ("archive_health_warning_alert_count", "Warning alerts"),
+    ("quarantined_rows", "Quarantined rows"),
+]
+TREND_SERIES = [("retryable_deliveries", "retryable", "#1f77b4"), ("held_deliveries", "held", "#ff7f0e"),
+                ("archive_health_critical_alert_count", "critical alerts", "#d62728"),
+                ("archive_health_warning_alert_count", "warning alerts", "#9467bd")]
+PLAN_COLUMNS = [("export_id", "Export"), ("destination", "Destination"), ("reason_code", "Reason"),
+                ("error_class", "Error class"), ("failed_attempts", "Failed"), ("last_attempt_at", "Last attempt"),
+                ("next_attempt_at", "Next attempt"), ("endpoint", "Endpoint")]
+ALERT_COLUMNS = [("alert_id", "Alert"), ("check", "Check"), ("export_id", "Export"), ("reference_id", "Reference"),
+                 ("archive_provider", "Provider"), ("archive_uri", "Archive URI"), ("message", "Finding")]
+INPUT_COLUMNS = [("log", "Log"), ("name", "File"), ("rows_read", "Read"), ("rows_accepted", "Accepted"),
+                 ("rows_quarantined", "Quarantined"), ("rows_duplicate", "Duplicate"), ("skipped", "Skipped")]
+
+
+def _text(value) -> str:
+    return "—" if value is None else str(value)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def md_escape(value) -> str:
+    """A value safe inside a Markdown table cell: specials backslash-escaped, HTML neutralised."""
+    text = _text(value).replace("\r", " ").replace("\n", " ")
+    text = html.escape(text, quote=False)
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def _group(rows: list[dict], key: str, order) -> dict[str, list[dict]]:
+    groups = {value: [] for value in order}
+    for row in rows:
+        groups[row[key]].append(row)
+    return groups
+
+
+# ---------------------------------------------------------------- Markdown
+def _md_table(rows: list[dict], columns) -> list[str]:
+    lines = ["| " + " | ".join(title for _, title in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(md_escape(row.get(key)) for key, _ in columns) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(plan: dict, health: dict, metrics: dict, trend: list[dict]) -> str:
+    lines = [f"# exportaudit — release evidence report", "",
+             f"Run `{md_escape(plan['run_id'])}` · as_of **{plan['as_of']}** · generated {plan['generated_at']}", "",
+             f"Evidence: retry plan `{plan['evidence_id']}`, archive health `{health['evidence_id']}`", "",
+             "## Headline", ""]
+    lines += _md_table([{"metric": title, "value": metrics[key]} for key, title in HEADLINE],
+                       [("metric", "Metric"), ("value", "Value")])
+    lines += ["", "## Delivery retry plan", ""]
+    for decision, rows in _group(plan["decisions"], "decision", DECISION_ORDER).items():
+        lines += [f"### {DECISION_TITLES[decision]} ({len(rows)})", ""]
+        if rows:
+            lines += _md_table(rows[:ROWS_PER_GROUP], PLAN_COLUMNS)
+            if len(rows) > ROWS_PER_GROUP:
+                lines.append(f"\n…and {len(rows) - ROWS_PER_GROUP} more in retry-plan.json")
+        lines.append("")
+    lines += ["## Archive reference health", ""]
+    for severity, rows in _group(health["alerts"], "severity", ("critical", "warning")).items():
+        lines += [f"### {severity.capitalize()} alerts ({len(rows)})", ""]
+        if rows:
+            lines += _md_table(rows[:ROWS_PER_GROUP], ALERT_COLUMNS)
+            if len(rows) > ROWS_PER_GROUP:
+                lines.append(f"\n…and {len(rows) - ROWS_PER_GROUP} more in archive-health.json")
+        lines.append("")
+    lines += ["## Input accounting", ""]
+    lines += _md_table(plan["inputs"], INPUT_COLUMNS) if plan["inputs"] else ["No input files in this run."]
+    lines += ["", "## Trend over runs", ""]
+    lines += _md_table(trend, [("as_of", "as_of")] + [(key, label) for key, label, _ in TREND_SERIES])
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- HTML
+CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#222;max-width:1200px}
+h1{font-size:1.5rem}h2{margin-top:2rem;border-bottom:1px solid #ccc}h3{font-size:1.05rem}
+table{border-collapse:collapse;margin:.5rem 0;width:100%}th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;
+vertical-align:top;word-break:break-word}th{background:#f3f3f3}.tiles{display:flex;flex-wrap:wrap;gap:.5rem}
+.tile{border:1px solid #ccc;border-radius:6px;padding:.5rem .8rem;min-width:9rem}.tile b{display:block;font-size:1.4rem}
+.critical{color:#b00}.muted{color:#666}code{font-size:.9em}
+@media print{body{margin:0}.tile{break-inside:avoid}tr{break-inside:avoid}}
+"""
+
+
+def _h(value) -> str:
+    return html.escape(_text(value), quote=True)
+
+
+def _html_table(rows: list[dict], columns) -> str:
+    head = "".join(f"<th scope=col>{_h(title)}</th>" for _, title in columns)
+    body = "".join("<tr>" + "".join(f"<td>{_h(row.get(key))}</td>" for key, _ in columns) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def trend_svg(trend: list[dict], width: int = 640, height: int = 180) -> str:
+    """A small inline SVG line chart of the headline metrics over runs."""
+    if not trend:
+        return "<p class=muted>No runs yet.</p>"
+    pad = 30
+    peak = max([1] + [int(run.get(key) or 0) for run in trend for key, _, _ in TREND_SERIES])
+    step = (width - 2 * pad) / max(1, len(trend) - 1)
+
+    def point(i, value):
+        return f"{pad + i * step:.1f},{height - pad - (int(value or 0) / peak) * (height - 2 * pad):.1f}"
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 20}" role="img" '
+             f'aria-label="Trend of headline metrics over {len(trend)} runs">',
+             f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#999"/>',
+             f'<text x="2" y="{pad}" font-size="10">{peak}</text><text x="2" y="{height - pad}" font-size="10">0</text>']
+    for n, (key, label, color) in enumerate(TREND_SERIES):
+        points = " ".join(point(i, run.get(key)) for i, run in enumerate(trend))
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{points}"/>')
+        parts.append(f'<text x="{pad + n * 150}" y="{height + 12}" font-size="11" fill="{color}">{_h(label)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_html(plan: dict, health: dict, metrics: dict, trend: list[dict]) -> str:
+    tiles = "".join(f'<div class=tile><span class=muted>{_h(title)}</span><b>{_h(metrics[key])}</b></div>'
+                    for key, title in HEADLINE)
+    sections = [f"<h1>exportaudit — release evidence report</h1>",
+                f"<p>Run <code>{_h(plan['run_id'])}</code> · as_of <b>{_h(plan['as_of'])}</b> · generated "
+                f"{_h(plan['generated_at'])}<br>Evidence: retry plan <code>{_h(plan['evidence_id'])}</code>, "
+                f"archive health <code>{_h(health['evidence_id'])}</code></p>",
+                "<h2>Headline</h2>", f"<div class=tiles>{tiles}</div>", "<h2>Delivery retry plan</h2>"]
+    for decision, rows in _group(plan["decisions"], "decision", DECISION_ORDER).items():
+        sections.append(f"<h3>{_h(DECISION_TITLES[decision])} ({len(rows)})</h3>")
+        if rows:
+            sections.append(_html_table(rows[:ROWS_PER_GROUP], PLAN_COLUMNS))
+            if len(rows) > ROWS_PER_GROUP:
+                sections.append(f"<p class=muted>…and {len(rows) - ROWS_PER_GROUP} more in retry-plan.json</p>")
+    sections.append("<h2>Archive reference health</h2>")
+    for severity, rows in _group(health["alerts"], "severity", ("critical", "warning")).items():
+        sections.append(f"<h3 class={severity}>{severity.capitalize()} alerts ({len(rows)})</h3>")
+        if rows:
+            sections.append(_html_table(rows[:ROWS_PER_GROUP], ALERT_COLUMNS))
+            if len(rows) > ROWS_PER_GROUP:
+                sections.append(f"<p class=muted>…and {len(rows) - ROWS_PER_GROUP} more in archive-health.json</p>")
+    sections += ["<h2>Input accounting</h2>",
+                 _html_table(plan["inputs"], INPUT_COLUMNS) if plan["inputs"] else "<p>No input files in this run.</p>",
+                 "<h2>Trend over runs</h2>", trend_svg(trend)]
+    return ("<!doctype html><html lang=en><head><meta charset=utf-8><title>exportaudit report "
+            f"{_h(plan['as_of'])}</title><style>{CSS}</style></head><body>{''.join(sections)}</body></html>\n")
