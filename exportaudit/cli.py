@@ -52,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fail-on", choices=["never", "warning", "critical"], default="never",
                      help="exit 3 when an alert of this severity or worse exists (default never)")
     run.add_argument("--generated-by", default="exportaudit run", help="who asked for the run (evidence metadata)")
+    schedule = commands.add_parser(
+        "schedule", help="serve the nightly flow on a cron schedule against a running Prefect server "
+                         "(PREFECT_API_URL); each run evaluates at its start time")
+    _add_inputs(schedule)
+    schedule.add_argument("--cron", default="0 2 * * *", help='cron expression, UTC (default "0 2 * * *")')
+    schedule.add_argument("--out", default="reports", metavar="DIR", help="output directory (default reports)")
+    schedule.add_argument("--policy", metavar="FILE.toml", help="policy file of flat keys (SPEC 7)")
+    schedule.add_argument("--fail-on", choices=["never", "warning", "critical"], default="never",
+                          help="mark runs failed when an alert of this severity or worse exists")
+    schedule.add_argument("--name", default="exportaudit-nightly", help="deployment name")
     return parser
 
 
@@ -117,10 +127,33 @@ def command_run(args) -> int:
     return result.exit_code
 
 
+def command_schedule(args) -> int:
+    """Serve the flow nightly. Needs a real `prefect server` (a schedule cannot run on the temporary one)."""
+    import os
+    from pathlib import Path
+
+    from exportaudit.policy import load_policy
+    from exportaudit.prefect_env import configure_prefect
+
+    if not os.environ.get("PREFECT_API_URL"):
+        raise UsageError("schedule needs a running Prefect server: start `prefect server start --host 127.0.0.1` "
+                         "and set PREFECT_API_URL to its /api address (see README)")
+    load_policy(args.policy)
+    configure_prefect(Path(args.db).resolve().parent / ".prefect")
+    from flows.nightly import nightly
+
+    parameters = {"paths_by_log": {k: [str(Path(p).resolve()) for p in v] for k, v in inputs_of(args).items()},
+                  "db": str(Path(args.db).resolve()), "out": str(Path(args.out).resolve()),
+                  "policy_path": str(Path(args.policy).resolve()) if args.policy else None,
+                  "fail_on": args.fail_on, "generated_by": "exportaudit schedule"}
+    nightly.serve(name=args.name, cron=args.cron, parameters=parameters)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        handler = {"ingest": command_ingest, "run": command_run}[args.command]
+        handler = {"ingest": command_ingest, "run": command_run, "schedule": command_schedule}[args.command]
         return handler(args)
     except (UsageError, PolicyError) as error:
         print(f"exportaudit: {redact_str(str(error))}", file=sys.stderr)
