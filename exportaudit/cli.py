@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fail-on", choices=["never", "warning", "critical"], default="never",
                      help="exit 3 when an alert of this severity or worse exists (default never)")
     run.add_argument("--generated-by", default="exportaudit run", help="who asked for the run (evidence metadata)")
+    api = commands.add_parser("api", help="serve the HTTP API and Evidence Console, read-only over the warehouse")
+    api.add_argument("--db", default="data/exportaudit.duckdb", metavar="PATH",
+                     help="DuckDB warehouse (default data/exportaudit.duckdb)")
+    api.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    api.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    api.add_argument("--policy", metavar="FILE.toml", help="base policy; requests may override their keys")
+
     schedule = commands.add_parser(
         "schedule", help="serve the nightly flow on a cron schedule against a running Prefect server "
                          "(PREFECT_API_URL); each run evaluates at its start time")
@@ -150,10 +157,19 @@ def command_schedule(args) -> int:
     return EXIT_OK
 
 
+def command_api(args) -> int:
+    from exportaudit.api import serve
+    from exportaudit.policy import load_policy
+
+    serve(args.db, args.host, args.port, load_policy(args.policy))
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        handler = {"ingest": command_ingest, "run": command_run, "schedule": command_schedule}[args.command]
+        handler = {"ingest": command_ingest, "run": command_run, "schedule": command_schedule,
+                   "api": command_api}[args.command]
         return handler(args)
     except (UsageError, PolicyError) as error:
         print(f"exportaudit: {redact_str(str(error))}", file=sys.stderr)

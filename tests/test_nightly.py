@@ -20,18 +20,6 @@ DOCUMENT_KEYS = {"schema_version", "metadata_kind", "evidence_id", "run_id", "as
                  "policy", "dataset", "inputs", "summary"}
 
 
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory):
-    """One temporary Prefect API for the whole session (the harness takes ~10 s to start)."""
-    import os
-    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect-home"))
-    from exportaudit.prefect_env import configure_prefect
-    configure_prefect()
-    from prefect.testing.utilities import prefect_test_harness
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
 def small_logs(folder: Path) -> dict[str, list[str]]:
     exports = write_jsonl(folder / "exports.jsonl", [
         export_record(export_id="exp-1"), export_record(export_id="exp-2", release_record_ref="<script>alert(1)</script>"),

@@ -1,0 +1,208 @@
+"""HTTP API and Evidence Console (SPEC 9): read-only over the warehouse.
+
+Each request opens and closes its own read-only connection (waiting briefly, bounded,
+while a nightly run holds the file), so a nightly run is never locked out for long.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from exportaudit import answers, warehouse
+from exportaudit.console import CONSOLE_HTML
+from exportaudit.metrics import METRICS, prometheus_text
+from exportaudit.policy import Policy, PolicyError
+from exportaudit.redact import redact_str
+from transforms.timestamps import format_instant, parse_instant
+
+BASE = "/runtime/go-pilot/rollback-drill-notifications/acknowledgements/audit-delivery"
+RETRY_PLAN_PATH = f"{BASE}/final-reporting-auditor-export/delivery-retry-plan"
+ARCHIVE_HEALTH_PATH = f"{BASE}/final-reporting-archive-reference-health"
+READ_WAIT_SECONDS = float(os.environ.get("EXPORTAUDIT_API_LOCK_WAIT", "30"))
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, field: str | None = None):
+        self.status, self.message, self.field = status, message, field
+
+
+class RetryPolicyOverrides(BaseModel):
+    """Retry policy keys of SPEC 2.3 to override for this request (others keep the server's policy)."""
+    model_config = ConfigDict(extra="forbid")
+    max_attempts: StrictInt | None = Field(None, description="Failed attempts after which a delivery is suppressed (>= 1).")
+    base_delay_minutes: float | None = Field(None, description="Backoff after the first failed attempt, minutes (>= 0).")
+    backoff_multiplier: float | None = Field(None, description="Factor per further failed attempt (>= 1).")
+    max_delay_minutes: float | None = Field(None, description="Cap on the backoff, minutes (>= 0).")
+    max_delivery_age_days: float | None = Field(None, description="Age after which a delivery expires, days (>= 0).")
+
+
+class RetryPlanRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    as_of: str | None = Field(None, description="ISO-8601 instant with offset to evaluate at; default now (UTC).")
+    retry_policy: RetryPolicyOverrides | None = Field(None, description="Policy overrides for this request.")
+    generated_by: str | None = Field(None, description="Who asked; recorded in the document, not in its evidence_id.")
+
+
+class EvidenceResponse(BaseModel):
+    metadata: dict[str, Any] = Field(description="metadata_kind, evidence_id, as_of and the summary counts.")
+
+
+class RetryPlanResponse(EvidenceResponse):
+    plan: dict[str, Any] = Field(description="The retry-plan evidence document of SPEC 4.1.")
+
+
+class ArchiveHealthResponse(EvidenceResponse):
+    health: dict[str, Any] = Field(description="The archive-health evidence document of SPEC 4.1.")
+
+
+def _as_of(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(timezone.utc)
+    try:
+        return parse_instant(text)
+    except ValueError:
+        raise ApiError(422, "as_of must be an ISO-8601 timestamp with an offset or Z", "as_of") from None
+
+
+def create_app(db_path: str | Path, policy: Policy | None = None, token: str | None = None) -> FastAPI:
+    db_path = Path(db_path)
+    base_policy = policy or Policy()
+    token = (token if token is not None else os.environ.get("EXPORTAUDIT_API_TOKEN")) or None  # "" means off
+    app = FastAPI(title="exportaudit", version="1", description="Read-only answers over the exportaudit warehouse.")
+
+    @contextmanager
+    def read_only():
+        if not db_path.exists():
+            raise ApiError(503, "the warehouse does not exist yet: run `exportaudit run` first")
+        try:
+            con = warehouse.connect(db_path, read_only=True, timeout_seconds=READ_WAIT_SECONDS)
+        except warehouse.WarehouseBusy:
+            raise ApiError(503, "the warehouse is busy (a nightly run holds it); try again shortly") from None
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def authorised(request: Request) -> None:
+        if token is None:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+            raise ApiError(401, "missing or wrong bearer token", "Authorization")
+
+    auth = [Depends(authorised)]
+
+    @app.exception_handler(ApiError)
+    async def api_error(_, error: ApiError):
+        body = {"error": redact_str(error.message)}
+        if error.field:
+            body["field"] = error.field
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return JSONResponse(body, status_code=error.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_, error: RequestValidationError):
+        first = error.errors()[0] if error.errors() else {}
+        location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query")]
+        field = ".".join(location) or "body"
+        return JSONResponse({"error": f"{field}: {first.get('msg', 'invalid')}", "field": field}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_, error: Exception):  # never a stack trace in a response
+        return JSONResponse({"error": f"internal error ({type(error).__name__})"}, status_code=500)
+
+    @app.post(RETRY_PLAN_PATH, dependencies=auth, response_model=RetryPlanResponse,
+              summary="Plan auditor retry: the delivery retry plan at as_of")
+    def delivery_retry_plan(request: RetryPlanRequest | None = None) -> dict:
+        request = request or RetryPlanRequest()
+        as_of = _as_of(request.as_of)
+        overrides = request.retry_policy.model_dump(exclude_none=True) if request.retry_policy else {}
+        try:
+            policy = base_policy.replace(**overrides)
+        except PolicyError as error:
+            key = next((k for k in overrides if repr(k) in str(error)), None)
+            raise ApiError(422, str(error), f"retry_policy.{key}" if key else "retry_policy") from None
+        with read_only() as con:
+            document = answers.retry_plan_answer(con, as_of, policy, request.generated_by or "exportaudit api")
+        return {"plan": document, "metadata": answers.metadata(document)}
+
+    @app.get(ARCHIVE_HEALTH_PATH, dependencies=auth, response_model=ArchiveHealthResponse,
+             summary="Archive health: the archive reference health report at as_of")
+    def archive_reference_health(
+        as_of: Annotated[str | None, Query(description="ISO-8601 instant with offset; default now (UTC).")] = None,
+        accept_governance_mode: Annotated[bool | None, Query(description="Accept governance-mode locks.")] = None,
+        max_check_age_days: Annotated[float | None, Query(ge=0, description="Maximum custody check age, days.")] = None,
+    ) -> dict:
+        instant = _as_of(as_of)
+        overrides = {k: v for k, v in {"accept_governance_mode": accept_governance_mode,
+                                       "max_check_age_days": max_check_age_days}.items() if v is not None}
+        try:
+            policy = base_policy.replace(**overrides)
+        except PolicyError as error:
+            raise ApiError(422, str(error), "max_check_age_days") from None
+        with read_only() as con:
+            document = answers.archive_health_answer(con, instant, policy)
+        return {"health": document, "metadata": answers.metadata(document)}
+
+    def _runs(con, limit: int = 1000) -> list[dict]:
+        cursor = con.execute(f"select * from runs order by finished_at desc, run_id desc limit {int(limit)}")
+        names = [d[0] for d in cursor.description]
+        return [{k: (format_instant(v) if isinstance(v, datetime) else v) for k, v in zip(names, row)}
+                for row in cursor.fetchall()]
+
+    @app.get("/runs", dependencies=auth, summary="History of nightly runs, newest first")
+    def runs() -> dict:
+        with read_only() as con:
+            history = _runs(con)
+            totals = _totals(con)
+        return {"runs": history, "totals": totals}
+
+    def _totals(con) -> dict:
+        row = con.execute("select count(*), coalesce(sum(retryable_deliveries), 0), "
+                          "coalesce(sum(archive_health_alert_count), 0) from runs").fetchone()
+        return {"retry_plan_count": row[0], "retryable_deliveries": int(row[1]),
+                "archive_health_report_count": row[0], "archive_health_alert_count": int(row[2])}
+
+    @app.get("/metrics", dependencies=auth, response_class=PlainTextResponse, summary="Prometheus metrics")
+    def metrics() -> PlainTextResponse:
+        with read_only() as con:
+            latest = _runs(con, limit=1)
+            total = con.execute("select count(*) from runs").fetchone()[0]
+        values = {name: latest[0][name] for name in METRICS if latest and latest[0].get(name) is not None}
+        if latest:
+            values.update(retry_plan_count=1, archive_health_report_count=1)
+        text = prometheus_text(values, {"retry_plans_total": total, "archive_health_reports_total": total})
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+    @app.get("/healthz", summary="Liveness")
+    def healthz() -> dict:
+        return {"status": "ok", "warehouse": db_path.exists()}
+
+    @app.get("/console/tiles", dependencies=auth, summary="History totals shown on the console tiles")
+    def tiles() -> dict:
+        with read_only() as con:
+            return _totals(con)
+
+    @app.get("/console", dependencies=auth, response_class=HTMLResponse, summary="Evidence Console")
+    def console() -> HTMLResponse:
+        return HTMLResponse(CONSOLE_HTML.replace("__RETRY_PLAN_PATH__", RETRY_PLAN_PATH)
+                            .replace("__ARCHIVE_HEALTH_PATH__", ARCHIVE_HEALTH_PATH))
+
+    return app
+
+
+def serve(db_path: str, host: str, port: int, policy: Policy) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(db_path, policy), host=host, port=port, log_level="warning")
