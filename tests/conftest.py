@@ -101,3 +101,43 @@ def prefect_server(tmp_path_factory):
     from prefect.testing.utilities import prefect_test_harness
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def live_api():
+    """Start `exportaudit api` on 127.0.0.1 in a subprocess; yields a function db -> base URL."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    processes = []
+
+    def start(db: Path, token: str = "") -> str:
+        port = free_port()
+        env = {**os.environ, "EXPORTAUDIT_API_TOKEN": token}
+        process = subprocess.Popen([sys.executable, "-m", "exportaudit.cli", "api", "--db", str(db),
+                                    "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        processes.append(process)
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):  # bounded: up to ~30 s for the interpreter and imports
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=1):
+                    return base
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError(process.stderr.read().decode())
+                time.sleep(0.1)
+        raise RuntimeError("API did not start")
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=10)
