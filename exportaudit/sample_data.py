@@ -31,7 +31,6 @@ import json
 import os
 import random
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import polars as pl
+
+from exportaudit.contract import LOGS
 
 UTC = timezone.utc
 DEFAULT_AS_OF = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
@@ -132,8 +133,12 @@ class PlantedCase:
     """One planted record (or group) and the SPEC case it covers."""
 
     log: str  # exports, deliveries, archives, custody_checks
-    record_id: str  # export_id, "export_id destination", reference_id, or "file:line"
+    record_id: str  # export_id, "export_id destination", reference_id, attempt_id or "reference_id @checked_at"
     covers: str
+
+
+CRITICAL_CHECKS = frozenset({"object_missing", "digest_mismatch", "not_immutable", "retention_expired",
+                             "missing_reference"})
 
 
 @dataclass
@@ -157,7 +162,7 @@ class Expectations:
             by_export.setdefault(export_id, []).append(checks)
         status = {}
         for export_id, finding_sets in by_export.items():
-            intact = any(not (checks & CRITICAL_CHECKS) for checks in finding_sets if "missing_reference" not in checks)
+            intact = any(not (checks & CRITICAL_CHECKS) for checks in finding_sets)  # missing_reference is critical
             if not intact:
                 status[export_id] = "critical"
             else:
@@ -165,18 +170,17 @@ class Expectations:
         return status
 
 
-CRITICAL_CHECKS = frozenset({"object_missing", "digest_mismatch", "not_immutable", "retention_expired",
-                             "missing_reference"})
+# Spellings of one instant that SPEC 1.6 accepts: style -> (offset in minutes, suffix).
+_TIMESTAMP_STYLES = {"Z": (0, "Z"), "+01:00": (60, "+01:00"), "+02:00": (120, "+02:00"), "+0530": (330, "+0530"),
+                     "-05": (-300, "-05"), "minutes": (0, "Z"), "nanos": (0, "Z")}
 
 
 def _iso(moment: datetime, style: str = "Z") -> str:
-    """Timestamp text in one of the accepted spellings of SPEC 1.6 (all denote the same instant).
-
-    Z: 2026-11-20T06:00:00Z (the canonical form), +02:00 / +0530 / -05: the same instant
-    at that offset, minutes: seconds left out, nanos: nine fraction digits (truncated to µs).
-    """
-    offsets = {"Z": 0, "+02:00": 120, "+0530": 330, "-05": -300, "+01:00": 60, "minutes": 0, "nanos": 0}
-    local = moment.astimezone(timezone(timedelta(minutes=offsets[style])))
+    """Timestamp text: "Z" is the canonical 2026-11-20T06:00:00Z; the offset styles write the same
+    instant at that offset; "minutes" leaves the seconds out; "nanos" writes nine fraction digits
+    (the reader truncates them to the microsecond, so the instant is unchanged)."""
+    offset, suffix = _TIMESTAMP_STYLES[style]
+    local = moment.astimezone(timezone(timedelta(minutes=offset)))
     text = local.strftime("%Y-%m-%dT%H:%M:%S")
     if style == "minutes":
         assert local.second == 0 and local.microsecond == 0, "only whole minutes can drop their seconds"
@@ -185,8 +189,6 @@ def _iso(moment: datetime, style: str = "Z") -> str:
         text += f".{local.microsecond:06d}789"
     elif local.microsecond:
         text += f".{local.microsecond:06d}"
-    suffix = {"Z": "Z", "minutes": "Z", "nanos": "Z", "+02:00": "+02:00", "+0530": "+0530", "-05": "-05",
-              "+01:00": "+01:00"}[style]
     return text + suffix
 
 
@@ -198,7 +200,6 @@ def _digest(export_id: str, version: str = "v1") -> str:
 @dataclass(frozen=True)
 class _Export:
     export_id: str
-    number: int
     generated_at: datetime
     digest: str  # of the current state
     release_record_ref: str
@@ -214,6 +215,7 @@ class _Row:
 
 
 _DEFAULT: Any = object()  # "use the usual value" for keyword arguments where None means null
+_DROP: Any = object()  # a field left out of a record
 _REQUIRED_RETENTION = timedelta(days=2557)
 
 
@@ -227,6 +229,7 @@ class _SampleBuilder:
         self.cases: list[PlantedCase] = []
         self.expected = Expectations()
         self._attempts = Counter()  # per export, to number attempt ids
+        self.declared: dict[str, dict[str, Any]] = {}  # reference_id -> archive record
 
     # -- time ------------------------------------------------------------------------------
     def ago(self, days: float = 0, hours: float = 0, minutes: float = 0) -> datetime:
@@ -243,13 +246,10 @@ class _SampleBuilder:
             exact_duplicate: bool = False) -> None:
         self.rows[log].append(_Row(sort_key, value, frozenset(reasons), exact_duplicate))
 
-    def duplicate_last(self, log: str, change: dict[str, Any] | None = None) -> None:
-        """Repeat the last row of a log (an exact duplicate; `change` may touch extra fields only)."""
+    def duplicate_last(self, log: str) -> None:
+        """Repeat the last row of a log: an exact duplicate, kept once by ingest."""
         last = self.rows[log][-1]
-        value = dict(last.value) if isinstance(last.value, dict) else last.value
-        if change:
-            value.update(change)
-        self.add(log, last.sort_key, value, exact_duplicate=True)
+        self.add(log, last.sort_key, dict(last.value), exact_duplicate=True)
 
     def expect_plan(self, export_id: str, destination: str, reason_code: str, covers: str) -> None:
         self.expected.decisions[(export_id, destination)] = reason_code
@@ -264,15 +264,14 @@ class _SampleBuilder:
     def export(self, number: int, *, age_days: float = 40,
                history: Iterable[tuple[str, datetime | None]] = (("verified", None),),
                required_retain_until: datetime | None = None, digest_versions: Iterable[str] | None = None,
-               styles: Iterable[str] | None = None, extra: dict[str, Any] | None = None) -> _Export:
+               extra: dict[str, Any] | None = None) -> _Export:
         """An export with one record per state in `history` (state, updated_at; None: generated_at + 2h)."""
         export_id = f"exp-{number:06d}"
         generated_at = self.as_of - timedelta(days=age_days)
         history = list(history)
         versions = list(digest_versions or ["v1"] * len(history))
-        styles = list(styles or ["Z"] * len(history))
         release_record_ref = f"rel-2026-{number:04d}"
-        for k, ((state, updated_at), version, style) in enumerate(zip(history, versions, styles)):
+        for k, ((state, updated_at), version) in enumerate(zip(history, versions)):
             record: dict[str, Any] = {
                 "export_id": export_id,
                 "release_record_ref": release_record_ref,
@@ -280,14 +279,14 @@ class _SampleBuilder:
                 "verification_state": state,
                 "export_digest": _digest(export_id, version),
                 "generated_at": _iso(generated_at),
-                "updated_at": _iso(updated_at or generated_at + timedelta(hours=2), style),
+                "updated_at": _iso(updated_at or generated_at + timedelta(hours=2)),
             }
             if required_retain_until is not None:  # otherwise absent: the default applies
                 record["required_retain_until"] = _iso(required_retain_until)
             if extra and k == len(history) - 1:
                 record.update(extra)
             self.add("exports", export_id, record)
-        return _Export(export_id, number, generated_at, _digest(export_id, versions[-1]), release_record_ref,
+        return _Export(export_id, generated_at, _digest(export_id, versions[-1]), release_record_ref,
                        required_retain_until or generated_at + _REQUIRED_RETENTION)
 
     # -- deliveries ------------------------------------------------------------------------
@@ -340,7 +339,8 @@ class _SampleBuilder:
         reference_id = f"ref-{export_id[4:]}-{suffix}"
         if isinstance(export, _Export):
             digest = export.digest if digest is _DEFAULT else digest
-            retain_until = export.required_retain_until + timedelta(days=30) if retain_until is _DEFAULT else retain_until
+            if retain_until is _DEFAULT:  # comfortably past the required retention
+                retain_until = export.required_retain_until + timedelta(days=30)
             archived_at = export.generated_at + timedelta(hours=3) if archived_at is _DEFAULT else archived_at
         record = {
             "reference_id": reference_id,
@@ -354,6 +354,7 @@ class _SampleBuilder:
             "archived_at": archived_at,
         }
         self.add("archives", export_id, record, reasons)
+        self.declared[reference_id] = record
         if expect is not None and isinstance(export, _Export):
             self.expected.findings[(export_id, reference_id)] = frozenset(expect)
         return reference_id
@@ -375,18 +376,22 @@ class _SampleBuilder:
         record.update(extra or {})
         self.add("custody_checks", reference_id, record, reasons)
 
-    def fresh_checks(self, reference_id: str, export: _Export, *, lock_mode: str = "compliance",
-                     retain_until: datetime | None = _DEFAULT, at: datetime | None = None) -> None:
-        """Yesterday's inventory listing and checksum job, both agreeing with what was archived."""
+    def fresh_checks(self, reference_id: str, *, at: datetime | None = None, **observed: Any) -> None:
+        """An inventory listing and a checksum job (yesterday unless `at`) that observe what was
+        declared at archive time, except for the `observed` values given (lock_mode, retain_until,
+        legal_hold, digest)."""
         at = at or self.ago(days=1)
-        retain_until = export.required_retain_until + timedelta(days=30) if retain_until is _DEFAULT else retain_until
-        self.check(reference_id, at, lock_mode=lock_mode, retain_until=retain_until, legal_hold=False)
-        self.check(reference_id, at + timedelta(hours=4), digest=export.digest)
+        declared = self.declared[reference_id]
+        listing = {"lock_mode": declared["lock_mode"], "retain_until": declared["retain_until"],
+                   "legal_hold": declared["legal_hold"]}
+        listing.update({name: value for name, value in observed.items() if name != "digest"})
+        self.check(reference_id, at, **listing)
+        self.check(reference_id, at + timedelta(hours=4), digest=observed.get("digest", declared["archived_digest"]))
 
     def healthy_reference(self, export: _Export, suffix: str = "a", provider: str = "aws_s3_object_lock",
                           uri: str | None = None) -> str:
         reference_id = self.reference(export, suffix, provider=provider, uri=uri)
-        self.fresh_checks(reference_id, export)
+        self.fresh_checks(reference_id)
         return reference_id
 
 
@@ -427,7 +432,8 @@ def _retry_plan_cases(b: _SampleBuilder) -> None:
     e = _plan_export(b, 3).export_id
     b.fail(e, "grc-webhook", ago(hours=1), 503, style="+02:00")
     b.fail(e, "grc-webhook", ago(minutes=10), 503, style="+0530")
-    b.expect_plan(e, "grc-webhook", "backoff_pending", "2 failures, 30 min backoff ends in 20 min; offsets +02:00/+0530")
+    b.expect_plan(e, "grc-webhook", "backoff_pending",
+                  "2 failures, 30 min backoff ends in 20 min; offsets +02:00/+0530")
 
     e = _plan_export(b, 4).export_id
     b.fail(e, "grc-webhook", ago(minutes=10), 429, "throttled", retry_after=3600)
@@ -598,7 +604,8 @@ def _retry_plan_cases(b: _SampleBuilder) -> None:
     b.expect_plan(e, "azure-evidence", "eligible", "ambiguous 408 on azure_blob (idempotent kind); Azure SAS sig=")
 
     e = _plan_export(b, 39).export_id
-    b.fail(e, "grc-webhook", b.as_of - timedelta(hours=1), 429, retry_after=600, style="minutes",
+    on_the_minute = (b.as_of - timedelta(hours=1)).replace(second=0, microsecond=0)
+    b.fail(e, "grc-webhook", on_the_minute, 429, retry_after=600, style="minutes",
            endpoint=f"https://hooks.grc-vendor.example/v1/evidence?token={_WEBHOOK_TOKEN}")
     b.expect_plan(e, "grc-webhook", "eligible", "endpoint with token= query; timestamp without seconds")
 
@@ -665,14 +672,14 @@ def _archive_health_cases(b: _SampleBuilder) -> None:
 
     e = b.export(102)
     ref = b.reference(e, expect=["object_missing"])
-    b.fresh_checks(ref, e, at=ago(days=2))
+    b.fresh_checks(ref, at=ago(days=2))
     b.check(ref, ago(hours=6), present=False)
     case(e, "object_missing: latest check found the object gone")
 
     e = b.export(103)
     ref = b.reference(e)
     b.check(ref, ago(days=3), present=False)
-    b.fresh_checks(ref, e)
+    b.fresh_checks(ref)
     case(e, "healthy: an earlier check found it missing, the latest found it back")
 
     e = b.export(104)
@@ -687,7 +694,7 @@ def _archive_health_cases(b: _SampleBuilder) -> None:
 
     e = b.export(106)
     ref = b.reference(e, digest=_digest(e.export_id, "typo"))
-    b.fresh_checks(ref, e)
+    b.fresh_checks(ref, digest=e.digest)
     case(e, "healthy: wrong archived_digest, but the observed digest (which wins) matches")
 
     e = b.export(107)
@@ -729,7 +736,7 @@ def _archive_health_cases(b: _SampleBuilder) -> None:
 
     e = b.export(114)
     ref = b.reference(e, provider="azure_immutable_blob", lock_mode="governance", expect=["governance_mode"])
-    b.fresh_checks(ref, e, lock_mode="governance")
+    b.fresh_checks(ref)
     case(e, "governance_mode: Azure unlocked policy")
 
     e = b.export(115)
@@ -739,43 +746,43 @@ def _archive_health_cases(b: _SampleBuilder) -> None:
 
     e = b.export(116)
     ref = b.reference(e, retain_until=ago(days=10), expect=["retention_expired", "retention_short"])
-    b.fresh_checks(ref, e, retain_until=None)
+    b.fresh_checks(ref)
     case(e, "retention_expired (+ retention_short): retain_until 10 days before as_of")
 
     e = b.export(117)
     ref = b.reference(e, retain_until=b.as_of, expect=["retention_expired", "retention_short"])
-    b.fresh_checks(ref, e, retain_until=None)
+    b.fresh_checks(ref)
     case(e, "retention_expired: retain_until == as_of exactly")
 
     e = b.export(118)
     ref = b.reference(e, retain_until=ago(days=10), legal_hold=True, expect=["retention_short"])
-    b.fresh_checks(ref, e, retain_until=None)
+    b.fresh_checks(ref)
     case(e, "legal hold: no retention_expired, retention_short still fires")
 
     e = b.export(119, required_retain_until=ahead(days=5))
     ref = b.reference(e, retain_until=ahead(days=10), expect=["retention_expiring"])
-    b.fresh_checks(ref, e)
+    b.fresh_checks(ref)
     case(e, "retention_expiring: 10 days left; explicit required_retain_until (as_of + 5 d) met")
 
     e = b.export(120, required_retain_until=ahead(days=1))
     ref = b.reference(e, retain_until=ahead(days=30), expect=["retention_expiring"])
-    b.fresh_checks(ref, e)
+    b.fresh_checks(ref)
     case(e, "retention_expiring: retain_until == as_of + 30 days exactly")
 
     e = b.export(121)
     ref = b.reference(e, retain_until=e.generated_at + timedelta(days=5 * 365), expect=["retention_short"])
-    b.fresh_checks(ref, e, retain_until=None)
+    b.fresh_checks(ref)
     case(e, "retention_short: 5 years < 2557 days after generated_at")
 
     e = b.export(122, required_retain_until=b.ago(days=40) + timedelta(days=3650))
     ref = b.reference(e, retain_until=e.generated_at + _REQUIRED_RETENTION + timedelta(days=30),
                       expect=["retention_short"])
-    b.fresh_checks(ref, e)
+    b.fresh_checks(ref)
     case(e, "retention_short: explicit required_retain_until (10 years) beats the 7-year default")
 
     e = b.export(123)
     ref = b.reference(e, retain_until=e.generated_at + timedelta(days=5 * 365))
-    b.fresh_checks(ref, e)  # observed retention: required + 30 days
+    b.fresh_checks(ref, retain_until=e.required_retain_until + timedelta(days=30))
     case(e, "healthy: declared retention short, observed (extended) retention overrides")
 
     e = b.export(124)
@@ -784,7 +791,7 @@ def _archive_health_cases(b: _SampleBuilder) -> None:
 
     e = b.export(125)
     ref = b.reference(e, expect=["check_stale"])
-    b.fresh_checks(ref, e, at=ago(days=8, hours=4))
+    b.fresh_checks(ref, at=ago(days=8, hours=4))
     case(e, "check_stale: latest check 8 days old")
 
     e = b.export(126)
@@ -815,16 +822,15 @@ def _archive_health_cases(b: _SampleBuilder) -> None:
     case(e, "two references, one intact: represented, custody_status warning")
 
     e = b.export(131)
-    b.fresh_checks(b.reference(e, "a", digest=_digest(e.export_id, "v0"), expect=["digest_mismatch"]), e)
+    b.fresh_checks(b.reference(e, "a", digest=_digest(e.export_id, "v0"), expect=["digest_mismatch"]))
     ref = b.reference(e, "b", provider="filesystem", lock_mode="none", retain_until=None, expect=["not_immutable"])
     b.check(ref, ago(days=1), digest=e.digest)
     case(e, "two references, none intact: unrepresented, custody_status critical")
 
     e = b.export(132)
-    b.fresh_checks(b.reference(e, "a", retain_until=ago(days=1), expect=["retention_expired", "retention_short"]),
-                   e, retain_until=None)
+    b.fresh_checks(b.reference(e, "a", retain_until=ago(days=1), expect=["retention_expired", "retention_short"]))
     ref = b.reference(e, "b", provider="azure_immutable_blob", lock_mode="governance", expect=["governance_mode"])
-    b.fresh_checks(ref, e, lock_mode="governance")
+    b.fresh_checks(ref)
     case(e, "two references: one critical, one with a warning only (intact): warning")
 
     e = b.export(133, history=[("verified", None), ("verified", ago(days=5))], digest_versions=["v1", "v2"])
@@ -833,7 +839,9 @@ def _archive_health_cases(b: _SampleBuilder) -> None:
     case(e, "digest_mismatch: re-exported (v2); the reference holds v1 of an older state")
 
     e = b.export(134, history=[("verified", None), ("superseded", ago(days=3))])
-    b.expected.unchecked_references.add(b.healthy_reference(e, "a"))
+    ref = b.reference(e, "a", expect=None)
+    b.fresh_checks(ref)
+    b.expected.unchecked_references.add(ref)
     b.expected.unchecked_references.add(
         b.reference(e, "b", provider="filesystem", lock_mode="none", retain_until=None, expect=None))
     case(e, "superseded: its 2 references are not checked (unchecked_references)")
@@ -891,7 +899,7 @@ def _archive_health_cases(b: _SampleBuilder) -> None:
 
     e = b.export(146)
     ref = b.reference(e)
-    b.fresh_checks(ref, e, at=ago(days=2))
+    b.fresh_checks(ref, at=ago(days=2))
     for present in (True, False):
         b.check(ref, ago(days=1), present=present, reasons=["conflicting_duplicate"])
     case(e, "healthy: two conflicting checks at the same checked_at are quarantined")
@@ -1001,7 +1009,7 @@ def _quarantine_cases(b: _SampleBuilder) -> None:
     bad_attempt(972, ["wrong_type"], 'retry_after_seconds "12.5"', retry_after_seconds="12.5")
     bad_attempt(973, ["out_of_range"], "http_status 700; endpoint with token= in the raw text", http_status=700,
                 endpoint=f"https://hooks.grc-vendor.example/v1/evidence?token={_WEBHOOK_TOKEN}")
-    bad_attempt(974, ["out_of_range"], "retry_after_seconds 40000000", status=429, retry_after_seconds=40_000_000)
+    bad_attempt(974, ["out_of_range"], "retry_after_seconds 40000000", http_status=429, retry_after_seconds=40_000_000)
     bad_attempt(975, ["out_of_range"], "http_status 99", http_status=99)
     bad_attempt(976, ["unknown_enum_value"], "outcome success", outcome="success")
     bad_attempt(977, ["unknown_enum_value"], "connector_visibility internal", connector_visibility="internal")
@@ -1031,10 +1039,10 @@ def _quarantine_cases(b: _SampleBuilder) -> None:
                   archived_digest="sha256:" + _digest("exp-000987")[7:].upper())
     bad_reference(988, ["malformed_digest"], "md5 digest", archived_digest="md5:" + "ab" * 16)
 
-    # custody_checks.jsonl.gz: all point at exp-000101's healthy reference, earlier than its
-    # fresh checks, so accepting any of them by mistake shows up as a finding.
+    # custody_checks.jsonl.gz: all point at exp-000101's healthy reference, later than its
+    # fresh checks, so accepting one of them by mistake shows up as a finding.
     ref = "ref-000101-a"
-    at = ago(days=1, hours=5)
+    at = ago(hours=3)
 
     def bad_check(reasons: list[str], covers: str, minutes: int, **changes: Any) -> None:
         record = {"reference_id": ref, "checked_at": _iso(at + timedelta(minutes=minutes)), "object_present": True}
@@ -1055,9 +1063,6 @@ def _quarantine_cases(b: _SampleBuilder) -> None:
     bad_check(["naive_timestamp"], "checked_at without offset, with a fraction", 7,
               checked_at=_iso(at + timedelta(minutes=7, microseconds=123456)).removesuffix("Z"))
     bad_check(["invalid_timestamp"], "hour 25", 8, checked_at=_iso(at).replace("T" + _iso(at)[11:13], "T25"))
-
-
-_DROP: Any = object()  # a field left out of a record
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1111,24 +1116,17 @@ def _filler(b: _SampleBuilder, first: int, count: int) -> None:
             if number == first + 1 and suffix == "a":
                 b.duplicate_last("archives")
                 b.case("archives", ref, "exact duplicate: the same row twice")
-            for day in range(3):
+            for day in range(7):  # a week of daily inventory listings, on the hour
                 b.check(ref, b.ago(days=day, hours=rng.randint(1, 20)), lock_mode="compliance",
                         retain_until=retain_until, legal_hold=False,
                         extra={"collector": "inventory-v3"} if day else None)
-            b.check(ref, b.ago(hours=rng.randint(2, 60)), digest=export.digest)
+            b.check(ref, b.ago(hours=rng.randint(2, 60), minutes=17), digest=export.digest)  # checksum job
             if number == first + 2:
                 b.duplicate_last("custody_checks")
                 b.case("custody_checks", ref, "exact duplicate: the same check twice")
             if number % 25 == 3:
                 b.check(ref, b.ago(hours=0.5), extra={"headers": {"Authorization": f"Bearer {_BEARER_TOKEN}"}})
                 b.case("custody_checks", ref, "extra field holding an Authorization header (nested object)")
-
-
-def _extra_duplicates(b: _SampleBuilder) -> None:
-    """Exact duplicates judged on stored values: extra fields and offset spelling do not count."""
-    e = b.export(101 + 100_000)  # placeholder never written: see below
-    del e
-    b.rows["exports"].pop()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1209,8 +1207,6 @@ _BLANK_LINE_AFTER = 40  # one blank line inside exports.jsonl; source rows count
 def sample_file_bytes(builder: _SampleBuilder) -> dict[str, bytes]:
     """The four files of the default sample, as bytes, by log name."""
     rows = {log: _ordered_rows(builder.rows[log]) for log in LOG_NAMES}
-    from exportaudit.contract import LOGS  # the field order of the contract
-
     return {
         "exports": _jsonl_bytes(rows["exports"], blank_line_after=_BLANK_LINE_AFTER),
         "deliveries": _csv_bytes(rows["deliveries"], LOGS["deliveries"].field_names),
@@ -1246,9 +1242,9 @@ def planted_cases(seed: int = DEFAULT_SEED, as_of: datetime = DEFAULT_AS_OF) -> 
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        handle.write(data)
-        temporary = Path(handle.name)
+    """Write next to the target, then rename: a reader never sees half a file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(data)
     os.replace(temporary, path)
 
 
@@ -1261,3 +1257,466 @@ def write_sample(out_dir: str | Path, seed: int = DEFAULT_SEED, as_of: datetime 
         paths[log] = out / SAMPLE_FILES[log]
         _write_atomically(paths[log], data)
     return paths
+
+
+# =============================================================================================
+# --scale N: the benchmark set, vectorised
+# =============================================================================================
+# Every choice is a draw from a splitmix64 hash of a row key (export index, delivery, attempt,
+# reference, check), so the data depends only on (N, seed, as_of), not on chunking, and no
+# Python code runs per row. Timestamps are Int64 microseconds until written.
+
+_MASK64 = (1 << 64) - 1
+_US = 1_000_000
+_MINUTE_US = 60 * _US
+_HOUR_US = 60 * _MINUTE_US
+_DAY_US = 24 * _HOUR_US
+SCALE_CHUNK_EXPORTS = 100_000  # exports generated and written per step: bounds memory at any N
+_TIMESTAMP_FIELDS = {
+    "exports": ("generated_at", "updated_at", "required_retain_until"),
+    "deliveries": ("attempted_at",),
+    "archives": ("retain_until", "archived_at"),
+    "custody_checks": ("checked_at", "observed_retain_until"),
+}
+_SCALE_DESTINATIONS = tuple(DESTINATIONS)  # index -> name
+
+
+def _hashed(key: pl.Expr, salt: int) -> pl.Expr:
+    """splitmix64(key + salt): a uniform, stable UInt64 per row (Polars' own hash may change between versions)."""
+    z = key.cast(pl.UInt64) + pl.lit((salt * 0x9E3779B97F4A7C15) & _MASK64, dtype=pl.UInt64)
+    z = (z ^ (z // pl.lit(1 << 30, pl.UInt64))) * pl.lit(0xBF58476D1CE4E5B9, pl.UInt64)
+    z = (z ^ (z // pl.lit(1 << 27, pl.UInt64))) * pl.lit(0x94D049BB133111EB, pl.UInt64)
+    return z ^ (z // pl.lit(1 << 31, pl.UInt64))
+
+
+def _draw(hash_column: str, modulus: int, shift: int) -> pl.Expr:
+    """An integer in [0, modulus) from the bits of a hash above `shift` (one hash serves several draws)."""
+    bits = pl.col(hash_column) // pl.lit(1 << shift, pl.UInt64)
+    return (bits % pl.lit(modulus, pl.UInt64)).cast(pl.Int64)
+
+
+def _chosen(index: pl.Expr, values: Iterable[Any], dtype: pl.DataType = pl.Utf8) -> pl.Expr:
+    """values[index] (a small lookup table)."""
+    return index.replace_strict(dict(enumerate(values)), return_dtype=dtype)
+
+
+_HEX4: pl.Series | None = None
+
+
+def _hex_text(key: pl.Expr, salt: int) -> pl.Expr:
+    """64 lowercase hex characters from four hashes of key: digest-shaped, not a real sha256."""
+    global _HEX4
+    if _HEX4 is None:
+        _HEX4 = pl.Series("hex4", [f"{value:04x}" for value in range(1 << 16)])
+    parts = []
+    for k in range(4):
+        h = _hashed(key, salt + k)
+        for shift in (0, 16, 32, 48):
+            chunk = ((h // pl.lit(1 << shift, pl.UInt64)) % pl.lit(1 << 16, pl.UInt64)).cast(pl.UInt32)
+            parts.append(pl.lit(_HEX4).gather(chunk))
+    return pl.concat_str(parts)
+
+
+def _scaled_export_base(lo: int, hi: int, total: int, seed: int, as_of_us: int) -> pl.DataFrame:
+    """One row per export index in [lo, hi): its id and the draws every log shares."""
+    width = max(6, len(str(total)))
+    number = (pl.col("i") + 1).cast(pl.Utf8).str.zfill(width)
+    return (
+        pl.select(pl.int_range(lo, hi, dtype=pl.Int64).alias("i"))
+        .with_columns(h=_hashed(pl.col("i"), seed * 64 + 1), number=number,
+                      digest_hex=_hex_text(pl.col("i"), seed * 64 + 50))
+        .with_columns(
+            export_id=pl.lit("exp-") + pl.col("number"),
+            registered=_draw("h", 100, 0) != 0,  # 1%: no export record (export_unknown, orphans)
+            n_states=1 + _draw("h", 3, 8),  # 1-3 states, mean 2
+            final_code=_draw("h", 100, 12),
+            generated_at=as_of_us - (2 * 3600 + _draw("h", 40 * 86_400, 20)) * _US,
+            required_explicit=_draw("h", 10, 44) == 0,
+            redigest=_draw("h", 100, 48) == 0,  # re-exported: the last state has a new digest
+            future_state=_draw("h", 50, 56) == 0,  # the last state is dated after as_of
+        )
+    )
+
+
+def _scaled_exports(base: pl.DataFrame, as_of_us: int) -> pl.DataFrame:
+    j, last = pl.col("j"), pl.col("j") == pl.col("n_states") - 1
+    final_state = (
+        pl.when(pl.col("final_code") < 86).then(pl.lit("verified"))
+        .when(pl.col("final_code") < 91).then(pl.lit("incomplete"))
+        .when(pl.col("final_code") < 95).then(pl.lit("failed"))
+        .otherwise(pl.lit("superseded"))
+    )
+    state = pl.when(last).then(final_state).otherwise(pl.lit("incomplete"))
+    updated_at = pl.col("generated_at") + (j * (40 + _draw("h", 600, 30)) + 60) * _MINUTE_US
+    future = pl.col("future_state") & last & (pl.col("n_states") > 1)
+    digest_hex = pl.when(pl.col("redigest") & last).then(pl.col("digest_hex").str.reverse()).otherwise("digest_hex")
+    return (
+        base.filter("registered")
+        .with_columns(j=pl.int_ranges(0, "n_states"))
+        .explode("j")
+        .select(
+            "export_id",
+            release_record_ref=pl.lit("rel-2026-") + (pl.col("i") // 4 + 1).cast(pl.Utf8).str.zfill(6),
+            verification_id=pl.when(state == "verified").then(pl.format("ver-{}-{}", "number", j + 1)),
+            verification_state=state,
+            export_digest=pl.lit("sha256:") + digest_hex,
+            generated_at="generated_at",
+            updated_at=pl.when(future).then(as_of_us + _HOUR_US + j * _MINUTE_US).otherwise(updated_at),
+            required_retain_until=pl.when("required_explicit").then(pl.col("generated_at") + 3650 * _DAY_US),
+            row_key=pl.col("i") * 4 + j,
+        )
+    )
+
+
+# Failed attempts: (http_status, error_code) covering every error class of SPEC 2.2.
+_FAILURES = ((503, None), (503, None), (429, "throttled"), (None, "rate_limited"), (502, None), (500, "timeout"),
+             (504, None), (None, "connection_reset"), (404, "not_found"), (401, "auth_failed"),
+             (None, "connection_refused"), (None, "dns_failure"), (408, None), (None, None), (302, "mailbox_full"),
+             (501, None))
+
+
+def _scaled_endpoint(destination: pl.Expr, export_id: pl.Expr, flag: pl.Expr) -> pl.Expr:
+    """The endpoint of an attempt; `flag` (about 2%) plants credentials in webhook and S3 endpoints."""
+    bundle = export_id + pl.lit(".tar.zst")
+    return (
+        pl.when(destination == "grc-webhook")
+        .then(pl.when(flag).then(pl.lit(f"https://hooks.grc-vendor.example/v1/evidence?token={_WEBHOOK_TOKEN}"))
+              .otherwise(pl.lit("https://grc.example.com/api/v2/evidence")))
+        .when(destination == "evidence-bucket")
+        .then(pl.when(flag).then(pl.lit("https://evidence-drop-prod.s3.eu-west-1.amazonaws.com/exports/") + bundle
+                                 + pl.lit(_presigned_s3("", _AMZ_SIGNATURE)))
+              .otherwise(pl.lit("s3://evidence-drop-prod/exports/") + bundle))
+        .when(destination == "audit-sftp").then(pl.lit("sftp://192.168.14.7/inbound/") + bundle)
+        .when(destination == "gcs-evidence").then(pl.lit("gs://auditor-evidence-drop/exports/") + bundle)
+        .when(destination == "azure-evidence")
+        .then(pl.lit("https://auditevidence.blob.core.windows.net/exports/") + bundle
+              + pl.lit(_azure_sas("", _AZURE_SIG)))
+        .otherwise(pl.lit("mailto:evidence@auditor.example.net"))
+    )
+
+
+def _scaled_deliveries(base: pl.DataFrame, seed: int, as_of_us: int) -> pl.DataFrame:
+    """~10 attempts per export: 1-4 destinations x 1-7 attempts; ~36% of deliveries never delivered."""
+    deliveries = (
+        base.select("i", "number", "export_id", hd=_hashed(pl.col("i"), seed * 64 + 3))
+        .with_columns(n_dest=1 + _draw("hd", 4, 0), first_dest=_draw("hd", 6, 4))
+        .with_columns(d=pl.int_ranges(0, "n_dest"))
+        .explode("d")
+        .with_columns(hv=_hashed(pl.col("i") * 8 + pl.col("d"), seed * 64 + 4))
+        .with_columns(n_att=1 + _draw("hv", 7, 0), fate=_draw("hv", 100, 4),
+                      first_at=as_of_us - (600 + _draw("hv", 9 * 86_400, 12)) * _US,
+                      gap=(5 + _draw("hv", 180, 36)) * _MINUTE_US, keyed=_draw("hv", 10, 44) < 6,
+                      dest=(pl.col("first_dest") + pl.col("d")) % 6, hidden=_draw("hv", 10, 48),
+                      recent=_draw("hv", 100, 52) < 15, lag=_draw("hv", 1800, 20) * _US)
+        # 15% of deliveries end within the last half hour, so some are still waiting at as_of.
+        .with_columns(first_at=pl.when("recent")
+                      .then(as_of_us - (pl.col("n_att") - 1) * pl.col("gap") - pl.col("lag"))
+                      .otherwise("first_at"))
+        .with_columns(a=pl.int_ranges(0, "n_att"))
+        .explode("a")
+        .with_columns(row_key=(pl.col("i") * 8 + pl.col("d")) * 8 + pl.col("a"))
+        .with_columns(ha=_hashed(pl.col("row_key"), seed * 64 + 5))
+    )
+    a, n_att, fate = pl.col("a"), pl.col("n_att"), pl.col("fate")
+    delivered = ((fate < 62) & (a == n_att - 1)) | ((fate >= 62) & (fate < 64) & (a == 0))  # 2%: then failed
+    destination = _chosen(pl.col("dest"), _SCALE_DESTINATIONS)
+    kind = _chosen(pl.col("dest"), [DESTINATIONS[name][0] for name in _SCALE_DESTINATIONS])
+    failure = _draw("ha", len(_FAILURES), 0)
+    status = _chosen(failure, [s for s, _ in _FAILURES], pl.Int64)
+    code = _chosen(failure, [c for _, c in _FAILURES])
+    code = pl.when(_draw("ha", 50, 8) == 0).then(pl.lit(" ") + code.str.to_uppercase()).otherwise(code)
+    delivered_status = pl.when(kind == "webhook").then(200).when(kind.is_in(["s3", "gcs", "azure_blob"])).then(201)
+    retry_after = (
+        pl.when(status == 429).then(30 + _draw("ha", 3570, 12))
+        .when((status == 503) & (_draw("ha", 4, 24) == 0)).then(pl.lit(120, pl.Int64))
+    )
+    visibility = (
+        pl.when(destination == "audit-sftp").then(pl.lit("private"))
+        .when(pl.col("hidden") < 3).then(pl.lit(None, pl.Utf8))
+        .otherwise(pl.lit("public"))
+    )
+    return deliveries.select(
+        attempt_id=pl.format("att-{}-{}-{}", "number", "d", a.cast(pl.Utf8).str.zfill(2)),
+        export_id="export_id",
+        destination=destination,
+        connector_kind=kind,
+        connector_visibility=visibility,
+        attempted_at=pl.col("first_at") + a * pl.col("gap"),
+        outcome=pl.when(delivered).then(pl.lit("delivered")).otherwise(pl.lit("failed")),
+        http_status=pl.when(delivered).then(delivered_status).otherwise(status),
+        error_code=pl.when(delivered).then(pl.lit(None, pl.Utf8)).otherwise(code),
+        retry_after_seconds=pl.when(delivered).then(pl.lit(None, pl.Int64)).otherwise(retry_after),
+        idempotency_key=pl.when("keyed").then(pl.format("idem-{}-{}", "export_id", destination)),
+        endpoint=_scaled_endpoint(destination, pl.col("export_id"), _draw("ha", 50, 30) == 0),
+        row_key="row_key",
+    )
+
+
+def _scaled_reference_rows(base: pl.DataFrame, seed: int, as_of_us: int) -> pl.DataFrame:
+    """~1.5 references per export (2% none), with every column custody checks derive from."""
+    refs = (
+        base.select("i", "number", "export_id", "generated_at", "digest_hex", hr=_hashed(pl.col("i"), seed * 64 + 6))
+        .with_columns(n_refs=pl.when(_draw("hr", 50, 0) == 0).then(0).otherwise(1 + _draw("hr", 2, 8)))
+        .with_columns(r=pl.int_ranges(0, "n_refs"))
+        .explode("r")
+        .drop_nulls("r")
+        .with_columns(row_key=pl.col("i") * 4 + pl.col("r"))
+        .with_columns(hx=_hashed(pl.col("row_key"), seed * 64 + 7))
+    )
+    provider_code, lock_code = _draw("hx", 20, 0), _draw("hx", 100, 8)
+    provider = (
+        pl.when(provider_code < 9).then(pl.lit("aws_s3_object_lock"))
+        .when(provider_code < 14).then(pl.lit("azure_immutable_blob"))
+        .when(provider_code < 18).then(pl.lit("gcs_bucket_lock"))
+        .otherwise(pl.lit("filesystem"))
+    )
+    lock_mode = (
+        pl.when(provider == "filesystem").then(pl.when(lock_code < 50).then(pl.lit(None, pl.Utf8))
+                                               .otherwise(pl.lit("none")))
+        .when((provider == "azure_immutable_blob") & (lock_code >= 80)).then(pl.lit("governance"))
+        .when((provider == "aws_s3_object_lock") & (lock_code >= 95)).then(pl.lit("governance"))
+        .otherwise(pl.lit("compliance"))
+    )
+    digest_code, retain_code, hold_code = _draw("hx", 100, 16), _draw("hx", 100, 24), _draw("hx", 100, 48)
+    generated = pl.col("generated_at")
+    retain_until = (
+        pl.when(retain_code < 90).then(generated + (2557 + 30 + _draw("hx", 365, 32)) * _DAY_US)
+        .when(retain_code < 94).then(generated + 1826 * _DAY_US)  # retention_short
+        .when(retain_code < 96).then(as_of_us + (1 + _draw("hx", 29, 40)) * _DAY_US)  # expiring
+        .when(retain_code < 97).then(as_of_us - (1 + _draw("hx", 100, 40)) * _DAY_US)  # expired
+    )
+    name = pl.col("export_id") + pl.lit("-") + pl.col("r").cast(pl.Utf8) + pl.lit(".tar.zst")
+    uri = (
+        pl.when(provider == "aws_s3_object_lock")
+        .then(pl.format("s3://evidence-archive-prod/exports/{}?versionId={}", name, pl.col("hx").cast(pl.Utf8)))
+        .when(provider == "azure_immutable_blob")
+        .then(pl.lit("https://evidencearchive.blob.core.windows.net/worm/") + name)
+        .when(provider == "gcs_bucket_lock").then(pl.lit("gs://evidence-lock-prod/exports/") + name)
+        .otherwise(pl.lit("file:///srv/worm/exports/") + name)
+    )
+    return refs.select(
+        reference_id=pl.format("ref-{}-{}", "number", "r"),
+        export_id="export_id",
+        archive_uri=uri,
+        archive_provider=provider,
+        archived_digest=pl.when(digest_code < 94).then(pl.lit("sha256:") + pl.col("digest_hex"))
+        .when(digest_code >= 97).then(pl.lit("sha256:") + pl.col("digest_hex").str.reverse()),  # mismatch
+        lock_mode=lock_mode,
+        retain_until=retain_until,
+        legal_hold=pl.when(hold_code < 3).then(True).when(hold_code < 80).then(False),
+        archived_at=pl.when(_draw("hx", 200, 56) == 0).then(as_of_us + _HOUR_US)
+        .otherwise(generated + (30 + _draw("hx", 1440, 52)) * _MINUTE_US),
+        row_key="row_key",
+    )
+
+
+def _scaled_custody_checks(references: pl.DataFrame, seed: int, as_of_us: int) -> pl.DataFrame:
+    """0-4 checks per reference (mean 2); 5% stale, 1% object gone, 0.2% of an unknown reference."""
+    checks = (
+        references.with_columns(hc=_hashed(pl.col("row_key"), seed * 64 + 8))
+        .with_columns(n_checks=_draw("hc", 5, 0), stale=_draw("hc", 20, 4) == 0)
+        .with_columns(c=pl.int_ranges(0, "n_checks"))
+        .explode("c")
+        .drop_nulls("c")
+        .with_columns(row_key=pl.col("row_key") * 8 + pl.col("c"))
+        .with_columns(hk=_hashed(pl.col("row_key"), seed * 64 + 9))
+    )
+    c = pl.col("c")
+    inventory = c % 2 == 1  # odd checks are inventory listings, even ones checksum jobs
+    checked_at = as_of_us - c * _DAY_US - _draw("hk", 86_400, 0) * _US
+    return checks.select(
+        reference_id=pl.when(_draw("hk", 500, 32) == 0).then(pl.col("reference_id") + pl.lit("-gone"))
+        .otherwise("reference_id"),
+        checked_at=pl.when("stale").then(checked_at - 9 * _DAY_US).otherwise(checked_at),
+        object_present=_draw("hk", 100, 20) != 0,
+        observed_digest=pl.when(~inventory & (_draw("hk", 2, 28) == 0)).then("archived_digest"),
+        observed_lock_mode=pl.when(inventory).then("lock_mode"),
+        observed_retain_until=pl.when(inventory).then("retain_until"),
+        observed_legal_hold=pl.when(inventory).then("legal_hold"),
+        row_key="row_key",
+    )
+
+
+# Value faults (every format) and text faults (JSON Lines only), per log. A fault code is drawn
+# per row: 0-2 a value fault, 3-4 a text fault, 5 an exact duplicate, 6 a conflicting pair.
+_VALUE_FAULTS: dict[str, list[tuple[str, Any]]] = {
+    "exports": [("verification_state", "approved"), ("export_digest", "UPPER"), ("release_record_ref", None)],
+    "deliveries": [("http_status", 700), ("outcome", "success"), ("retry_after_seconds", 40_000_000),
+                   ("attempt_id", None)],
+    "archives": [("lock_mode", "worm"), ("archived_digest", "md5:" + "ab" * 16), ("archive_uri", None)],
+    "custody_checks": [("observed_lock_mode", "locked"), ("observed_digest", "UPPER"), ("reference_id", None)],
+}
+_CONFLICTING_CHANGE: dict[str, tuple[str, Any]] = {  # the second copy of a conflicting pair
+    "exports": ("release_record_ref", "rel-2026-conflict"),
+    "deliveries": ("idempotency_key", "idem-conflict"),
+    "archives": ("archive_provider", "filesystem"),
+    "custody_checks": ("observed_lock_mode", "governance"),
+}
+_DATE_FIELD = {"exports": "updated_at", "deliveries": "attempted_at", "archives": "archived_at",
+               "custody_checks": "checked_at"}
+_WRONG_TYPES: dict[str, list[tuple[str, str]]] = {  # regex, replacement on the JSON text
+    "exports": [(r'"release_record_ref":"[^"]*"', '"release_record_ref":4711')],
+    "deliveries": [(r'"http_status":(\d+)', '"http_status":"${1}"'), (r'"http_status":(\d+)', '"http_status":${1}.0')],
+    "archives": [(r'"legal_hold":(true|false)', '"legal_hold":"${1}"')],
+    "custody_checks": [(r'"object_present":(true|false)', '"object_present":"${1}"')],
+}
+
+
+def _with_faults(frame: pl.DataFrame, log: str, seed: int, text_faults: bool) -> pl.DataFrame:
+    """The frame with its value faults applied, duplicates repeated, and a `text_fault` code per row."""
+    frame = frame.with_columns(hq=_hashed(pl.col("row_key"), seed * 64 + 20))
+    fault = _draw("hq", 1000, 0)
+    value_kind = _draw("hq", len(_VALUE_FAULTS[log]), 16)
+    faulted = []
+    for k, (name, bad) in enumerate(_VALUE_FAULTS[log]):
+        hit = (fault < 3) & (value_kind == k)
+        replacement = pl.col(name).str.to_uppercase() if bad == "UPPER" else pl.lit(bad, frame.schema[name])
+        faulted.append(pl.when(hit).then(replacement).otherwise(pl.col(name)).alias(name))
+    n_text = 3 + len(_WRONG_TYPES[log])  # malformed, naive, invalid timestamp, wrong types
+    text_fault = pl.when((fault >= 3) & (fault < 5) & text_faults).then(_draw("hq", n_text, 16))
+    frame = frame.with_columns(*faulted, text_fault=text_fault,
+                               copies=pl.when(fault.is_in([5, 6])).then(2).otherwise(1), conflict=fault == 6)
+    frame = frame.with_columns(copy=pl.int_ranges(0, "copies")).explode("copy")
+    name, value = _CONFLICTING_CHANGE[log]
+    second = (pl.col("copy") == 1) & pl.col("conflict")
+    return frame.with_columns(pl.when(second).then(pl.lit(value, frame.schema[name])).otherwise(pl.col(name))
+                              .alias(name))
+
+
+def _json_lines(frame: pl.DataFrame, log: str, columns: list[str]) -> pl.Series:
+    """One JSON object per row (timestamps as ISO text with Z), with the text faults applied."""
+    as_text = [
+        pl.col(name).cast(UTC_US).dt.strftime("%Y-%m-%dT%H:%M:%SZ") if name in _TIMESTAMP_FIELDS[log] else pl.col(name)
+        for name in columns
+    ]
+    lines = frame.select(pl.struct(as_text).struct.json_encode().alias("line")).to_series()
+    faulty = frame.select(pl.arg_where(pl.col("text_fault").is_not_null())).to_series()
+    if faulty.len() == 0:
+        return lines
+    date = _DATE_FIELD[log]
+    kinds = frame["text_fault"].gather(faulty)
+    line, kind = pl.col("line"), pl.col("kind")
+    fixed = pl.when(kind == 0).then(line.str.slice(0, line.str.len_chars() // 2))  # malformed JSON
+    fixed = fixed.when(kind == 1).then(line.str.replace(f'"{date}":"([^"]*)Z"', f'"{date}":"${{1}}"'))  # naive
+    fixed = fixed.when(kind == 2).then(line.str.replace(f'"{date}":"([0-9-]+)T', f'"{date}":"${{1}} '))  # invalid
+    for k, (pattern, replacement) in enumerate(_WRONG_TYPES[log], start=3):
+        fixed = fixed.when(kind == k).then(line.str.replace(pattern, replacement))
+    corrupted = pl.DataFrame({"line": lines.gather(faulty), "kind": kinds}).select(fixed.otherwise(line)).to_series()
+    return lines.scatter(faulty, corrupted)
+
+
+class _ScaledLogWriter:
+    """Appends chunks of one log to one file: Parquet row groups or JSON Lines."""
+
+    def __init__(self, log: str, path: Path, fmt: str):
+        self.log, self.path, self.fmt = log, path, fmt
+        self.columns = LOGS[log].field_names
+        self.rows = 0
+        self._parquet = None
+        self._text = open(path, "wb") if fmt == "jsonl" else None
+
+    def write(self, frame: pl.DataFrame) -> None:
+        self.rows += frame.height
+        if self.fmt == "jsonl":
+            lines = _json_lines(frame, self.log, self.columns)
+            pl.DataFrame({"line": lines}).write_csv(self._text, include_header=False, quote_style="never")
+            return
+        import pyarrow.parquet as pq
+
+        typed = frame.select(
+            pl.col(name).cast(UTC_US) if name in _TIMESTAMP_FIELDS[self.log] else pl.col(name)
+            for name in self.columns
+        ).to_arrow()
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(self.path, typed.schema, compression="zstd")
+        self._parquet.write_table(typed.cast(self._parquet.schema))
+
+    def close(self) -> None:
+        if self._text:
+            self._text.close()
+        if self._parquet:
+            self._parquet.close()
+
+
+def write_scaled(out_dir: str | Path, exports: int, fmt: str = "parquet", seed: int = DEFAULT_SEED,
+                 as_of: datetime = DEFAULT_AS_OF, progress: Any = None) -> dict[str, Path]:
+    """Write the benchmark set for `exports` exports as <log>.<fmt> files; return log name -> path.
+
+    `progress`, when given, is called with one line of text after each chunk.
+    """
+    if fmt not in ("parquet", "jsonl"):
+        raise ValueError(f"format must be parquet or jsonl, not {fmt!r}")
+    if exports < 1:
+        raise ValueError("exports must be at least 1")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    as_of_us = int(as_of.timestamp()) * _US + as_of.microsecond
+    writers = {log: _ScaledLogWriter(log, out / f"{log}.{fmt}", fmt) for log in LOG_NAMES}
+    try:
+        for lo in range(0, exports, SCALE_CHUNK_EXPORTS):
+            hi = min(lo + SCALE_CHUNK_EXPORTS, exports)
+            base = _scaled_export_base(lo, hi, exports, seed, as_of_us)
+            references = _scaled_reference_rows(base, seed, as_of_us)
+            frames = {
+                "exports": _scaled_exports(base, as_of_us),
+                "deliveries": _scaled_deliveries(base, seed, as_of_us),
+                "archives": references,
+                "custody_checks": _scaled_custody_checks(references, seed, as_of_us),
+            }
+            for log, frame in frames.items():
+                writers[log].write(_with_faults(frame, log, seed, text_faults=fmt == "jsonl"))
+            if progress:
+                progress(f"{hi:,}/{exports:,} exports")
+    finally:
+        for writer in writers.values():
+            writer.close()
+    if progress:
+        progress(", ".join(f"{log} {writer.rows:,} rows" for log, writer in writers.items()))
+    return {log: writer.path for log, writer in writers.items()}
+
+
+# =============================================================================================
+# Command line
+# =============================================================================================
+
+
+def _as_of_argument(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.strip())
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no offset; write e.g. 2026-11-20T06:00:00Z")
+    return moment.astimezone(UTC)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m exportaudit.sample_data",
+        description="Write exportaudit's deterministic sample data (default) or a benchmark set (--scale).",
+    )
+    parser.add_argument("--out", required=True, type=Path, help="output directory (created if missing)")
+    parser.add_argument("--scale", type=int, metavar="N", help="write N exports of benchmark data instead")
+    parser.add_argument("--format", choices=("jsonl", "parquet"), help="file format with --scale (default parquet)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
+    parser.add_argument("--as-of", type=_as_of_argument, default=DEFAULT_AS_OF,
+                        help="instant the data is shaped around (default 2026-11-20T06:00:00Z)")
+    args = parser.parse_args(argv)
+    if args.scale is None and args.format:
+        parser.error("--format applies to --scale; the default sample writes one file per format")
+    if args.scale is not None and args.scale < 1:
+        parser.error("--scale must be at least 1")
+
+    import time
+
+    started = time.perf_counter()
+    if args.scale is None:
+        paths = write_sample(args.out, seed=args.seed, as_of=args.as_of)
+    else:
+        paths = write_scaled(args.out, args.scale, args.format or "parquet", seed=args.seed, as_of=args.as_of,
+                             progress=lambda line: print(line, file=sys.stderr, flush=True))
+    for log, path in paths.items():
+        print(f"{log}: {path} ({path.stat().st_size:,} bytes)")
+    print(f"written in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
