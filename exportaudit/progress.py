@@ -1,4 +1,5 @@
-"""Progress for long steps, on a terminal only (quiet and plain under cron and CI)."""
+"""Progress for long steps, on a terminal only (quiet and plain under cron and CI), and the
+wall time of every step, recorded for the runs table and the benchmarks."""
 
 from __future__ import annotations
 
@@ -10,15 +11,17 @@ from contextlib import contextmanager
 class Progress:
     def __init__(self, enabled: bool):
         self.enabled = enabled
+        self.seconds: dict[str, float] = {}  # step -> wall seconds
 
     @contextmanager
     def step(self, label: str):
-        if not self.enabled:
-            yield
-            return
         started = time.monotonic()
-        print(f"  … {label}", end="", file=sys.stderr, flush=True)
+        if self.enabled:
+            print(f"  … {label}", end="", file=sys.stderr, flush=True)
         try:
             yield
         finally:
-            print(f"\r  ✓ {label} ({time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
+            elapsed = time.monotonic() - started
+            self.seconds[label] = round(self.seconds.get(label, 0.0) + elapsed, 3)
+            if self.enabled:
+                print(f"\r  ✓ {label} ({elapsed:.1f} s)", file=sys.stderr, flush=True)

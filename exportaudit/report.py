@@ -94,7 +94,7 @@ CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#222;max-width:1200px}
 h1{font-size:1.5rem}h2{margin-top:2rem;border-bottom:1px solid #ccc}h3{font-size:1.05rem}
 table{border-collapse:collapse;margin:.5rem 0;width:100%}th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;
-vertical-align:top;word-break:break-word}th{background:#f3f3f3}.tiles{display:flex;flex-wrap:wrap;gap:.5rem}
+vertical-align:top;overflow-wrap:break-word}th{background:#f3f3f3}.tiles{display:flex;flex-wrap:wrap;gap:.5rem}
 .tile{border:1px solid #ccc;border-radius:6px;padding:.5rem .8rem;min-width:9rem}.tile b{display:block;font-size:1.4rem}
 .critical{color:#b00}.muted{color:#666}code{font-size:.9em}
 @media print{body{margin:0}.tile{break-inside:avoid}tr{break-inside:avoid}}

@@ -47,6 +47,7 @@ class NightResult:
     health_summary: dict = field(default_factory=dict)
     inputs: list[dict] = field(default_factory=list)
     quarantine_ratio: float = 0.0
+    stage_seconds: dict = field(default_factory=dict)
 
 
 task_options = dict(cache_policy=NO_CACHE, persist_result=False)
@@ -132,19 +133,21 @@ def nightly(paths_by_log: dict[str, list[str]], db: str = str(warehouse.DEFAULT_
     out_dir = Path(out)
     progress = Progress(enabled=show_progress)
 
-    with progress.step("reading inputs"):
+    with progress.step("read inputs"):
         decoded = read_inputs_task(paths_by_log, preread_key)
     con = warehouse.connect(db)
     try:
         warehouse.ensure_schema(con)
-        with progress.step("ingesting"):
+        with progress.step("ingest"):
             accounts = ingest_task(con, decoded, run_id, started_at)
-        with progress.step("evaluating rules"):
+        with progress.step("load accepted records"):
             accepted = load_accepted_task(con)
+        with progress.step("rules"):
             plan = retry_plan_task(accepted, as_of, policy)
             health = archive_health_task(accepted, as_of, policy)
+        with progress.step("validation"):
             validate_task(plan, health)
-        with progress.step("writing evidence"):
+        with progress.step("artifacts and report"):
             inputs = [account.as_input() for account in accounts]
             context = dict(run_id=run_id, as_of=as_of, generated_at=started_at, generated_by=generated_by,
                            dataset=evidence.dataset_identity(history.ingested_sha256s(con)), inputs=inputs)
@@ -166,11 +169,13 @@ def nightly(paths_by_log: dict[str, list[str]], db: str = str(warehouse.DEFAULT_
                 "report.html": report.render_html(plan_doc, health_doc, values, trend).encode(),
             }
             run_dir = write_outputs_task(out_dir, run_id, files)
+        with progress.step("warehouse writes"):
             record_run_task(con, run_row, plan, health)
-            point_latest_task(out_dir, run_id)
-            publish_prefect_artifacts(plan_doc, health_doc, values)
+        point_latest_task(out_dir, run_id)
+        publish_prefect_artifacts(plan_doc, health_doc, values)
     finally:
         con.close()
     return NightResult(run_id=run_id, exit_code=EXIT_GATE if failed else EXIT_OK, status=run_row["status"],
                        run_dir=run_dir, gates_failed=failed, plan_summary=plan_doc["summary"],
-                       health_summary=health_doc["summary"], inputs=inputs, quarantine_ratio=ratio)
+                       health_summary=health_doc["summary"], inputs=inputs, quarantine_ratio=ratio,
+                       stage_seconds=progress.seconds)
