@@ -29,7 +29,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run $(if $(EXPORTS),--exports $(EXPORTS),)
+	$(BIN)/python -m benchmarks.run $(if $(EXPORTS),--exports $(EXPORTS),) $(if $(FORMATS),--formats $(FORMATS),)
 
 clean:
 	rm -rf $(VENV) data/sample data/exportaudit.duckdb data/.prefect reports/*/

@@ -17,8 +17,8 @@ import polars as pl
 from exportaudit import warehouse
 from exportaudit.contract import CODE, LOGS, STRING, Log
 from exportaudit.readers import DecodedFile, decode_file, load_file, resolve_paths
-from exportaudit.redact import redact_str, redact_text
-from transforms.record_validation import validated_records
+from exportaudit.redact import redact_str, redacted_column
+from transforms.record_validation import checked_records
 
 ACCEPTED, DUPLICATE, CONFLICTING = "accepted", "duplicate", "conflicting_duplicate"
 
@@ -49,14 +49,19 @@ def read_inputs(paths_by_log: dict[str, list[str]]) -> list[DecodedFile]:
     return decoded
 
 
-def redacted(records: pl.LazyFrame, log: Log) -> pl.LazyFrame:
-    """SPEC 5 applied to every kept string: free-text fields, extra fields and raw text. On deliveries,
-    a private connector's hosts are hidden everywhere in its record."""
-    private = False
-    if log.name == "deliveries":
-        private = pl.col("connector_visibility").str.strip_chars().str.to_lowercase() == "private"
-    text_columns = [f.name for f in log.fields if f.kind in (STRING, CODE)] + ["raw_text", "extra_fields"]
-    return records.with_columns(redact_text(pl.col(name), private).alias(name) for name in text_columns)
+def private_connector(records: pl.DataFrame, log: Log) -> pl.Series | None:
+    """Rows of a private connector (deliveries only), read leniently so that invalid rows count too."""
+    if log.name != "deliveries":
+        return None
+    return records["connector_visibility"].str.strip_chars().str.to_lowercase() == "private"
+
+
+def redacted(records: pl.DataFrame, log: Log) -> pl.DataFrame:
+    """SPEC 5 applied to every kept string field and the extra fields, before anything is checked
+    or stored. On deliveries, a private connector's hosts are hidden everywhere in its record."""
+    private = private_connector(records, log)
+    text_columns = [f.name for f in log.fields if f.kind in (STRING, CODE)] + ["extra_fields"]
+    return records.with_columns(redacted_column(records[name], private).alias(name) for name in text_columns)
 
 
 def duplicate_status(valid: pl.DataFrame, existing: pl.DataFrame, log: Log) -> pl.Series:
@@ -66,22 +71,29 @@ def duplicate_status(valid: pl.DataFrame, existing: pl.DataFrame, log: Log) -> p
     accepted records with the same keys. A key already accepted keeps its record: equal
     values are duplicates, different ones conflict. Otherwise, when the batch's records of
     a key agree, the first is accepted and the rest are duplicates; when they disagree, all
-    of them conflict.
+    of them conflict. Only keys met twice (or already accepted) are compared, value by value.
     """
     key, fields = list(log.natural_key), log.field_names
+    key_struct = pl.struct(key) if len(key) > 1 else pl.col(key[0])
+    existing_keys = existing.select(key).unique().with_columns(__exists=pl.lit(True))
+    indexed = valid.select(fields).with_row_index("batch_order").join(
+        existing_keys, on=key, how="left", maintain_order="left")
+    contested = indexed.filter(key_struct.is_duplicated() | pl.col("__exists").is_not_null())
+    status = pl.Series("status", [ACCEPTED] * valid.height, dtype=pl.Utf8)
+    if contested.height == 0:
+        return status
+
     fingerprint = pl.struct(fields).hash(seed=0)
     existing_fingerprints = existing.select(*key, existing_fingerprint=fingerprint).unique(subset=key)
     marked = (
-        valid.select(*fields)
-        .with_row_index("batch_order")
-        .with_columns(fingerprint=fingerprint)
+        contested.with_columns(fingerprint=fingerprint)
         .join(existing_fingerprints, on=key, how="left", maintain_order="left")
         .with_columns(
             variants=pl.col("fingerprint").n_unique().over(key),
             is_first=pl.col("batch_order") == pl.col("batch_order").min().over(key),
         )
     )
-    status = (
+    contested_status = (
         pl.when(pl.col("existing_fingerprint").is_not_null())
         .then(pl.when(pl.col("fingerprint") == pl.col("existing_fingerprint")).then(pl.lit(DUPLICATE))
               .otherwise(pl.lit(CONFLICTING)))
@@ -89,7 +101,8 @@ def duplicate_status(valid: pl.DataFrame, existing: pl.DataFrame, log: Log) -> p
         .when(pl.col("is_first")).then(pl.lit(ACCEPTED))
         .otherwise(pl.lit(DUPLICATE))
     )
-    return marked.sort("batch_order").select(status.alias("status")).to_series()
+    decided = marked.select("batch_order", contested_status.alias("status"))
+    return status.scatter(decided["batch_order"], decided["status"])
 
 
 def _existing_with_keys(con: duckdb.DuckDBPyConnection, log: Log, keys: pl.DataFrame) -> pl.DataFrame:
@@ -105,55 +118,70 @@ def _existing_with_keys(con: duckdb.DuckDBPyConnection, log: Log, keys: pl.DataF
     return frame.with_columns(pl.col(f).cast(schema.columns[f].dtype.type) for f in log.field_names)
 
 
-def _checked_batch(files: list[DecodedFile], log: Log) -> pl.DataFrame:
-    frames = [
-        f.records.with_columns(
-            source_file=pl.lit(redact_str(f.file.path.name)), source_file_sha256=pl.lit(f.file.sha256),
-        )
-        for f in files
-    ]
-    batch = pl.concat(frames, how="diagonal_relaxed")
-    return validated_records(redacted(batch.lazy(), log), log).collect()
+def _batch(files: list[DecodedFile]) -> pl.DataFrame:
+    """The records of a log's new files, in the order files and lines were given."""
+    frames = [f.records.with_columns(file_index=pl.lit(i, pl.Int32)) for i, f in enumerate(files)]
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _quarantine_rows(rejected: pl.DataFrame, files: list[DecodedFile], log: Log, run_id: str) -> pl.DataFrame:
+    """Quarantine rows: source file, row, redacted raw text and reasons."""
+    parts = []
+    for index, decoded in enumerate(files):
+        mine = rejected.filter(pl.col("file_index") == index)
+        if mine.height == 0:
+            continue
+        raw_text = redacted_column(decoded.raw_texts(mine["source_row"]).alias("raw_text"),
+                                   private_connector(mine, log))
+        parts.append(mine.select(
+            run_id=pl.lit(run_id), log=pl.lit(log.name), source_file=pl.lit(redact_str(decoded.file.path.name)),
+            source_file_sha256=pl.lit(decoded.file.sha256), source_row="source_row", raw_text=raw_text,
+            reason_codes="reason_codes", reason_details="reason_details",
+        ))
+    if not parts:
+        return pl.DataFrame()
+    return pl.concat(parts)
 
 
 def ingest_log(con, log: Log, files: list[DecodedFile], run_id: str, now: datetime) -> None:
     """Write one log's new files: accepted rows, quarantine rows and ingested_files rows."""
-    batch = _checked_batch(files, log)
-    is_valid = batch["reason_codes"].list.len() == 0
-    valid, invalid = batch.filter(is_valid), batch.filter(~is_valid)
-    status = duplicate_status(valid, _existing_with_keys(con, log, valid), log)
-    valid = valid.with_columns(status=status)
+    checked = checked_records(redacted(_batch(files), log), log)
+    existing = _existing_with_keys(con, log, checked.valid)
+    valid = checked.valid.with_columns(status=duplicate_status(checked.valid, existing, log))
 
     schema = warehouse.ACCEPTED_SCHEMAS[log.name]
-    accepted = valid.filter(pl.col("status") == ACCEPTED).with_columns(ingest_run_id=pl.lit(run_id))
+    sha256_by_index = {i: f.file.sha256 for i, f in enumerate(files)}
+    accepted = valid.filter(pl.col("status") == ACCEPTED).with_columns(
+        ingest_run_id=pl.lit(run_id),
+        source_file_sha256=pl.col("file_index").replace_strict(sha256_by_index, return_dtype=pl.Utf8))
     accepted = schema.validate(accepted.select(list(schema.columns)))
     conflicting = valid.filter(pl.col("status") == CONFLICTING).with_columns(
         reason_codes=pl.lit(["conflicting_duplicate"], dtype=pl.List(pl.Utf8)),
         reason_details=pl.concat_list(pl.lit("conflicting_duplicate:" + ",".join(log.natural_key))),
     )
-    quarantined = pl.concat([invalid, conflicting.drop("status")], how="diagonal_relaxed").select(
-        run_id=pl.lit(run_id), log=pl.lit(log.name), source_file="source_file", source_file_sha256="source_file_sha256",
-        source_row="source_row", raw_text="raw_text", reason_codes="reason_codes", reason_details="reason_details",
-    )
+    kept = ["file_index", "source_row", "reason_codes", "reason_details"] + (
+        ["connector_visibility"] if log.name == "deliveries" else [])  # decides private-host redaction
+    rejected = pl.concat([checked.invalid.select(kept), conflicting.select(kept)], how="vertical_relaxed")
+    rejected = rejected.sort("file_index", "source_row")
     warehouse.append(con, log.name, accepted)
-    warehouse.append(con, "quarantine", quarantined)
+    warehouse.append(con, "quarantine", _quarantine_rows(rejected, files, log, run_id))
 
     outcome = pl.concat([
-        valid.select("source_file_sha256", outcome=pl.when(pl.col("status") == CONFLICTING)
+        valid.select("file_index", outcome=pl.when(pl.col("status") == CONFLICTING)
                      .then(pl.lit("quarantined")).otherwise(pl.col("status"))),
-        invalid.select("source_file_sha256", outcome=pl.lit("quarantined")),
+        checked.invalid.select("file_index", outcome=pl.lit("quarantined")),
     ])
-    counts = outcome.group_by("source_file_sha256").agg(
+    counts = outcome.group_by("file_index").agg(
         rows_read=pl.len(),
         rows_accepted=(pl.col("outcome") == ACCEPTED).sum(),
         rows_quarantined=(pl.col("outcome") == "quarantined").sum(),
         rows_duplicate=(pl.col("outcome") == DUPLICATE).sum(),
     )
     files_frame = pl.DataFrame(
-        {"file_sha256": [f.file.sha256 for f in files], "log": log.name,
+        {"file_index": list(range(len(files))), "file_sha256": [f.file.sha256 for f in files], "log": log.name,
          "file_name": [redact_str(f.file.path.name) for f in files], "format": [f.file.format for f in files],
-         "run_id": run_id, "ingested_at": now}
-    ).join(counts, left_on="file_sha256", right_on="source_file_sha256", how="left").with_columns(
+         "run_id": run_id, "ingested_at": now}, schema_overrides={"file_index": pl.Int32},
+    ).join(counts, on="file_index", how="left").drop("file_index").with_columns(
         pl.col("rows_read", "rows_accepted", "rows_quarantined", "rows_duplicate").fill_null(0).cast(pl.Int64)
     )
     warehouse.append(con, "ingested_files", files_frame)

@@ -2,11 +2,12 @@
 into one *decoded* frame shape, whatever the format.
 
 A decoded frame has, per record: `source_row` (JSON line number, CSV data row number, or
-Parquet row number, all 1-based), `raw_text` (the record as text), `record_error`
-(malformed_json / invalid_utf8 or null), `extra_fields` (JSON object of non-contract
-fields, or null) and, per contract field `f`, its text `f` (null when absent) and
-`f__type_ok` (false when present with the wrong type for its format). The format-free
-checks of the contract happen later, in `transforms.record_validation`.
+Parquet row number, all 1-based), `record_error` (malformed_json / invalid_utf8 or null),
+`extra_fields` (JSON object of non-contract fields, or null) and, per contract field `f`,
+its text `f` (null when absent) and `f__type_ok` (false when present with the wrong type
+for its format). The record's raw text is built only when it is needed, for quarantined
+rows (`DecodedFile.raw_texts`). The format-free checks of the contract happen later, in
+`transforms.record_validation`.
 
 Decoding is bulk: DuckDB's JSON functions over all lines at once, Polars' CSV and
 Parquet readers; no Python loop over records.
@@ -54,6 +55,27 @@ class InputFile:
 class DecodedFile:
     file: InputFile
     records: pl.DataFrame  # the decoded frame described above
+    raw: pl.DataFrame  # source_row + raw_text (JSONL), or the file's own columns (CSV, Parquet)
+
+    def raw_texts(self, source_rows: pl.Series) -> pl.Series:
+        """The raw text of the given records: the JSON line, or the row's cells as a JSON object."""
+        if "raw_text" in self.raw.columns:
+            wanted = pl.DataFrame({"source_row": source_rows})
+            return wanted.join(self.raw, on="source_row", how="left", maintain_order="left")["raw_text"]
+        rows = self.raw.with_row_index("__row").filter(pl.col("__row").is_in((source_rows - 1).implode()))
+        order = pl.DataFrame({"__row": (source_rows - 1).cast(pl.UInt32)})
+        rows = order.join(rows, on="__row", how="left", maintain_order="left").drop("__row")
+        return rows.select(_json_object(rows)).to_series()
+
+
+def _json_object(frame: pl.DataFrame) -> pl.Expr:
+    """Each row's cells as a JSON object (text view of temporal and binary columns)."""
+    if not frame.width:
+        return pl.lit("{}").alias("raw_text")
+    cells = [pl.col(name).cast(pl.Utf8, strict=False)
+             if dtype.is_temporal() or isinstance(dtype, (pl.Categorical, pl.Enum)) or dtype == pl.Binary
+             else pl.col(name) for name, dtype in frame.schema.items()]
+    return pl.struct(cells).struct.json_encode().alias("raw_text")
 
 
 def file_format(path: Path) -> str | None:
@@ -109,17 +131,17 @@ def load_file(log: str, path: Path) -> InputFile:
 def decode_file(file: InputFile, log: Log) -> DecodedFile:
     decoder = {"jsonl": _decode_jsonl, "csv": _decode_csv, "parquet": _decode_parquet}[file.format]
     try:
-        records = decoder(file.content, log) if file.content else _empty(log)
+        records, raw = decoder(file.content, log) if file.content else (_empty(log), pl.DataFrame())
     except UnreadableInput:
         raise
     except Exception as error:  # the reader's own message says what is wrong with the file
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UnreadableInput(file.path, f"not a readable {file.format} file ({message[:200]})") from None
-    return DecodedFile(file=file, records=records)
+    return DecodedFile(file=file, records=records, raw=raw)
 
 
 def _empty(log: Log) -> pl.DataFrame:
-    columns = {"source_row": pl.Int64, "raw_text": pl.Utf8, "record_error": pl.Utf8, "extra_fields": pl.Utf8}
+    columns = {"source_row": pl.Int64, "record_error": pl.Utf8, "extra_fields": pl.Utf8}
     for name in log.field_names:
         columns[name] = pl.Utf8
         columns[f"{name}__type_ok"] = pl.Boolean
@@ -140,7 +162,7 @@ def _utf8_error(raw_text: pl.Expr, file_is_utf8: bool) -> pl.Expr:
     return pl.when(raw_text.str.contains("\ufffd", literal=True)).then(pl.lit("invalid_utf8"))
 
 
-def _decode_jsonl(content: bytes, log: Log) -> pl.DataFrame:
+def _decode_jsonl(content: bytes, log: Log) -> tuple[pl.DataFrame, pl.DataFrame]:
     text, is_utf8 = _text_of(content.removeprefix(b"\xef\xbb\xbf"))
     lines = pl.DataFrame({"raw_text": text.split("\n")}).with_row_index("source_row", offset=1)
     lines = lines.with_columns(pl.col("source_row").cast(pl.Int64), pl.col("raw_text").str.strip_suffix("\r"))
@@ -160,12 +182,12 @@ def _decode_jsonl(content: bytes, log: Log) -> pl.DataFrame:
                        case when json_valid(raw_text) then json_type(raw_text) = 'OBJECT' else false end as is_object
                 from lines
             ), fields as (
-                select source_row, raw_text, is_object,
+                select source_row, is_object, raw_text,
                        case when is_object then json_extract(raw_text::JSON, [{paths}]) end as vals,
                        case when is_object then json_merge_patch(raw_text, '{erase_contract}') end as extras
                 from parsed
             )
-            select source_row, raw_text, is_object,
+            select source_row, is_object, raw_text,
                    nullif(extras, '{{}}') as extra_fields,
                    {field_columns}
             from fields
@@ -177,7 +199,7 @@ def _decode_jsonl(content: bytes, log: Log) -> pl.DataFrame:
         BOOL: ["BOOLEAN"],
     }
     columns = [
-        pl.col("source_row"), pl.col("raw_text"), pl.col("extra_fields"),
+        pl.col("source_row"), pl.col("extra_fields"),
         pl.when(~pl.col("is_object")).then(pl.lit("malformed_json"))
         .otherwise(_utf8_error(pl.col("raw_text"), is_utf8)).alias("record_error"),
     ]
@@ -190,21 +212,19 @@ def _decode_jsonl(content: bytes, log: Log) -> pl.DataFrame:
             type_ok = type_ok | ((json_type == "DOUBLE") & pl.col(field.name).str.contains(r"^-?\d+$"))
         columns.append(pl.when(absent).then(None).otherwise(pl.col(field.name)).alias(field.name))
         columns.append((absent | type_ok).alias(f"{field.name}__type_ok"))
-    return decoded.select(columns)
+    return decoded.select(columns), lines
 
 
-def _decode_csv(content: bytes, log: Log) -> pl.DataFrame:
+def _decode_csv(content: bytes, log: Log) -> tuple[pl.DataFrame, pl.DataFrame]:
     text, is_utf8 = _text_of(content.removeprefix(b"\xef\xbb\xbf"))
     frame = pl.read_csv(
         text.encode("utf-8"), infer_schema=False, truncate_ragged_lines=True, empty_string_is_null=True,
         raise_if_empty=False,
     )
-    raw_text = (pl.struct(pl.all()).struct.json_encode()) if frame.width else pl.lit("{}")
     extra_names = [c for c in frame.columns if c not in log.field_names]
     columns = [
         pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("source_row"),
-        raw_text.alias("raw_text"),
-        _utf8_error(raw_text, is_utf8).alias("record_error"),
+        _utf8_error(_json_object(frame), is_utf8).alias("record_error"),
         (pl.struct(extra_names).struct.json_encode() if extra_names else pl.lit(None, pl.Utf8)).alias("extra_fields"),
     ]
     for field in log.fields:
@@ -219,27 +239,18 @@ def _decode_csv(content: bytes, log: Log) -> pl.DataFrame:
         else:
             type_ok = pl.lit(True)
         columns += [value.alias(field.name), (value.is_null() | (value == "") | type_ok).alias(f"{field.name}__type_ok")]
-    return frame.select(columns)
+    return frame.select(columns), frame
 
 
-def _decode_parquet(content: bytes, log: Log) -> pl.DataFrame:
+def _decode_parquet(content: bytes, log: Log) -> tuple[pl.DataFrame, pl.DataFrame]:
     import io
 
     frame = pl.read_parquet(io.BytesIO(content))
-    as_text = []
-    for name, dtype in frame.schema.items():  # a JSON-friendly text view of every column, for raw_text
-        if dtype.is_temporal() or isinstance(dtype, (pl.Categorical, pl.Enum)) or dtype == pl.Binary:
-            as_text.append(pl.col(name).cast(pl.Utf8, strict=False))
-        else:
-            as_text.append(pl.col(name))
-    raw_text = pl.struct(as_text).struct.json_encode() if frame.width else pl.lit("{}")
     extra_names = [c for c in frame.columns if c not in log.field_names]
     columns = [
         pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("source_row"),
-        raw_text.alias("raw_text"),
         pl.lit(None, pl.Utf8).alias("record_error"),
-        (pl.struct([c for c in as_text if c.meta.output_name() in extra_names]).struct.json_encode()
-         if extra_names else pl.lit(None, pl.Utf8)).alias("extra_fields"),
+        (_json_object(frame.select(extra_names)) if extra_names else pl.lit(None, pl.Utf8)).alias("extra_fields"),
     ]
     for field in log.fields:
         if field.name not in frame.columns:
@@ -248,7 +259,7 @@ def _decode_parquet(content: bytes, log: Log) -> pl.DataFrame:
         dtype = frame.schema[field.name]
         value, type_ok = _parquet_text(pl.col(field.name), dtype, field.kind)
         columns += [value.alias(field.name), (pl.col(field.name).is_null() | type_ok).alias(f"{field.name}__type_ok")]
-    return frame.select(columns)
+    return frame.select(columns), frame
 
 
 def _parquet_text(column: pl.Expr, dtype: pl.DataType, kind: str) -> tuple[pl.Expr, pl.Expr]:

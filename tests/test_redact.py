@@ -59,3 +59,26 @@ def test_redact_text_is_vectorised_and_keeps_nulls():
     frame = pl.DataFrame({"t": ["https://u:p@h.example/x", None], "private": [True, False]})
     out = frame.select(redact_text(pl.col("t"), pl.col("private")))
     assert out["t"].to_list() == ["https://[private]/x", None]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from exportaudit.redact import redacted_column  # noqa: E402
+
+PIECES = st.sampled_from([
+    "https://", "s3://", "user:pw@", "host.example.com", "10.0.0.1", "vault.internal", "LOCALHOST", "[::1]", ":8443",
+    "/path", "?q=1", "#frag", "Authorization: ", "Bearer ", "AKIAABCDEFGHIJKLMNOP", "-----BEGIN RSA PRIVATE KEY-----",
+    "sig=", "token", " ", '"', "a", "Z", "9", ".", "-", "\n",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(PIECES, max_size=8).map("".join), max_size=6), st.lists(st.booleans(), min_size=6, max_size=6))
+def test_prefiltered_column_redaction_equals_the_full_rules(texts, private):
+    series = pl.Series("t", texts, dtype=pl.Utf8)
+    flags = pl.Series("p", private[: len(texts)], dtype=pl.Boolean)
+    expected = pl.DataFrame({"t": series, "p": flags}).select(redact_text(pl.col("t"), pl.col("p"))).to_series()
+    assert redacted_column(series, flags).to_list() == expected.to_list()
+    plain = pl.DataFrame({"t": series}).select(redact_text(pl.col("t"))).to_series()
+    assert redacted_column(series).to_list() == plain.to_list()

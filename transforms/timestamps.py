@@ -46,6 +46,32 @@ def parsed_timestamp(text: pl.Expr) -> pl.Expr:
     return pl.when(seconds_ok).then(instant).otherwise(None).cast(UTC_US)
 
 
+# Fast paths: the common spellings, parsed by Polars' native parser. Seconds 00-59 and at most
+# six fraction digits, so neither leap seconds nor truncation can differ from the general path.
+_FAST_PATHS = [
+    (r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:[0-5]\d(\.\d{1,6})?Z$", "%Y-%m-%dT%H:%M:%S%.fZ"),
+    (r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:[0-5]\d(\.\d{1,6})?[+-]\d{2}:\d{2}$", "%Y-%m-%dT%H:%M:%S%.f%:z"),
+]
+
+
+def parsed_timestamps(text: pl.Series) -> pl.Series:
+    """`parsed_timestamp` for a whole column, fast: common spellings go through Polars' native
+    parser; only the remaining rows take the general path."""
+    result = pl.Series(text.name, [None] * len(text), dtype=UTC_US)
+    pending = text.is_not_null()
+    for pattern, fmt in _FAST_PATHS:
+        fits = text.str.contains(pattern).fill_null(False)
+        if fits.any():
+            parsed = text.str.to_datetime(fmt, time_unit="us", time_zone="UTC", strict=False).cast(UTC_US)
+            result = pl.select(pl.when(fits).then(parsed).otherwise(result)).to_series().alias(text.name)
+            pending = pending & ~fits
+    rest = pending.arg_true()
+    if len(rest):
+        general = pl.DataFrame({"text": text.gather(rest)}).select(parsed_timestamp(pl.col("text"))).to_series()
+        result = result.scatter(rest, general)
+    return result
+
+
 def timestamp_text(instant: pl.Expr) -> pl.Expr:
     """`YYYY-MM-DDTHH:MM:SSZ`, with `.ffffff` before the Z only when microseconds are not zero."""
     utc = instant.dt.convert_time_zone("UTC")
@@ -58,7 +84,7 @@ def timestamp_text(instant: pl.Expr) -> pl.Expr:
 
 def parse_instant(text: str) -> datetime:
     """One timestamp text (e.g. --as-of) to an aware UTC datetime; ValueError when invalid."""
-    value = pl.select(parsed_timestamp(pl.lit(text, dtype=pl.Utf8))).item()
+    value = parsed_timestamps(pl.Series([text], dtype=pl.Utf8)).item()
     if value is None:
         raise ValueError(f"not an ISO-8601 timestamp with offset: {text!r}")
     return value.astimezone(timezone.utc)

@@ -1,0 +1,72 @@
+"""One benchmark night, run in its own process so its peak RSS is its own:
+`python -m benchmarks.night --data DIR --work DIR --json OUT` runs the nightly flow on
+DIR's four logs into a fresh warehouse and writes per-stage wall seconds, rows read and
+API request latencies to OUT."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+LOG_NAMES = ("exports", "deliveries", "archives", "custody_checks")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--json", required=True)
+    parser.add_argument("--as-of", default="2026-11-20T06:00:00Z")
+    parser.add_argument("--api-requests", type=int, default=5)
+    args = parser.parse_args()
+
+    data, work = Path(args.data), Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    from exportaudit.prefect_env import configure_prefect
+    configure_prefect(Path(__file__).resolve().parent / "data" / ".prefect")  # shared: a warm start
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    started = time.monotonic()
+    from flows.nightly import nightly
+    import_seconds = time.monotonic() - started
+    paths = {log: [str(p) for p in sorted(data.glob(f"{log}.*"))] for log in LOG_NAMES}
+    started = time.monotonic()
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        result = nightly(paths, db=str(work / "w.duckdb"), out=str(work / "reports"), as_of=args.as_of)
+    night_seconds = time.monotonic() - started
+
+    latencies = api_latencies(work / "w.duckdb", args.as_of, args.api_requests)
+    Path(args.json).write_text(json.dumps({
+        "exit_code": result.exit_code,
+        "rows_read": sum(item["rows_read"] for item in result.inputs),
+        "rows_by_log": {item["log"]: item["rows_read"] for item in result.inputs},
+        "stage_seconds": result.stage_seconds,
+        "flow_seconds": round(night_seconds, 3),
+        "prefect_overhead_seconds": round(night_seconds - sum(result.stage_seconds.values()), 3),
+        "import_seconds": round(import_seconds, 3),
+        "api_latency_seconds": latencies,
+    }, indent=2))
+
+
+def api_latencies(db: Path, as_of: str, requests: int) -> dict:
+    from fastapi.testclient import TestClient
+
+    from exportaudit.api import ARCHIVE_HEALTH_PATH, RETRY_PLAN_PATH, create_app
+
+    client = TestClient(create_app(db, token=""))
+    timings: dict[str, list[float]] = {"delivery_retry_plan": [], "archive_reference_health": []}
+    for _ in range(requests):
+        started = time.monotonic()
+        assert client.post(RETRY_PLAN_PATH, json={"as_of": as_of}).status_code == 200
+        timings["delivery_retry_plan"].append(time.monotonic() - started)
+        started = time.monotonic()
+        assert client.get(ARCHIVE_HEALTH_PATH, params={"as_of": as_of}).status_code == 200
+        timings["archive_reference_health"].append(time.monotonic() - started)
+    return {name: round(statistics.median(values), 3) for name, values in timings.items()}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Benchmark runner (`make bench`, `python -m benchmarks.run --exports 10000 100000 --formats parquet jsonl`).
+
+For each size and format: generate the input with the sample generator (cached under
+benchmarks/data/), run one whole night in a child process, and record per-stage wall
+seconds, rows per second and the child's peak RSS (from the OS, via wait4). Results go to
+benchmarks/results/results.json and results.md. Benchmarks are not tests: nothing here
+asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "benchmarks" / "data"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def machine() -> dict:
+    memory_kib = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                       if line.startswith("MemTotal")), 0)
+    return {"cores": os.cpu_count(), "memory_gib": round(memory_kib / 1024 ** 2, 1), "python": platform.python_version(),
+            "platform": platform.platform()}
+
+
+def dataset(exports: int, fmt: str) -> Path:
+    folder = DATA / f"{fmt}-{exports}"
+    if not (folder / ".complete").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-m", "exportaudit.sample_data", "--out", str(folder), "--scale", str(exports),
+                        "--format", fmt], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        (folder / ".complete").write_text(f"{time.monotonic() - started:.1f}\n")
+    return folder
+
+
+def night(folder: Path) -> dict:
+    with tempfile.TemporaryDirectory(dir=DATA) as work:
+        out = Path(work) / "result.json"
+        started = time.monotonic()
+        child = subprocess.Popen([sys.executable, "-m", "benchmarks.night", "--data", str(folder),
+                                  "--work", str(Path(work) / "night"), "--json", str(out)], cwd=ROOT)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.monotonic() - started
+        if status != 0:
+            raise SystemExit(f"benchmark night failed on {folder} (status {status})")
+        result = json.loads(out.read_text())
+    result["process_wall_seconds"] = round(wall, 3)
+    result["peak_rss_mib"] = round(usage.ru_maxrss / 1024, 1)  # Linux: KiB
+    rows = result["rows_read"]
+    result["rows_per_second"] = {stage: round(rows / seconds) if seconds else None
+                                 for stage, seconds in result["stage_seconds"].items()}
+    result["microseconds_per_row"] = round(sum(result["stage_seconds"].values()) / rows * 1e6, 3) if rows else None
+    return result
+
+
+def markdown(entries: list[dict], info: dict) -> str:
+    stages = ["read inputs", "ingest", "load accepted records", "rules", "validation", "artifacts and report",
+              "warehouse writes"]
+    lines = [f"# Benchmark results\n\nMachine: {info['cores']} cores, {info['memory_gib']} GiB, Python "
+             f"{info['python']}. Wall seconds per stage of one night (fresh warehouse); rows = rows read.\n",
+             "| exports | format | rows | " + " | ".join(stages) + " | stages total | process wall | "
+             "µs/row | peak RSS MiB | API plan s | API health s |",
+             "|" + "---|" * (len(stages) + 10)]
+    for e in entries:
+        r = e["result"]
+        seconds = [f"{r['stage_seconds'].get(s, 0):.2f}" for s in stages]
+        lines.append(f"| {e['exports']:,} | {e['format']} | {r['rows_read']:,} | " + " | ".join(seconds)
+                     + f" | {sum(r['stage_seconds'].values()):.2f} | {r['process_wall_seconds']:.2f} | "
+                       f"{r['microseconds_per_row']} | {r['peak_rss_mib']:,} | "
+                       f"{r['api_latency_seconds']['delivery_retry_plan']} | "
+                       f"{r['api_latency_seconds']['archive_reference_health']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--exports", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--formats", nargs="+", default=["parquet", "jsonl"], choices=["parquet", "jsonl"])
+    parser.add_argument("--results", default=str(RESULTS / "results.json"))
+    args = parser.parse_args(argv)
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    results_path = Path(args.results)
+    info = machine()
+    previous = json.loads(results_path.read_text())["entries"] if results_path.exists() else []
+    entries = {(e["exports"], e["format"]): e for e in previous}
+    for exports in args.exports:
+        for fmt in args.formats:
+            result = night(dataset(exports, fmt))
+            entries[(exports, fmt)] = {"exports": exports, "format": fmt, "result": result}
+            print(f"{exports:>9,} {fmt:<8} {result['rows_read']:>11,} rows  stages {sum(result['stage_seconds'].values()):7.2f} s  "
+                  f"wall {result['process_wall_seconds']:7.2f} s  peak {result['peak_rss_mib']:>8,} MiB", flush=True)
+    ordered = [entries[key] for key in sorted(entries)]
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    results_path.write_text(json.dumps({"machine": info, "entries": ordered}, indent=2) + "\n")
+    results_path.with_suffix(".md").write_text(markdown(ordered, info))
+
+
+if __name__ == "__main__":
+    main()
