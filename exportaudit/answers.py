@@ -19,14 +19,15 @@ def _context(con, as_of: datetime, generated_by: str) -> dict:
                 generated_by=generated_by, dataset=evidence.dataset_identity(ingested_sha256s(con)), inputs=[])
 
 
-def retry_plan_answer(con, as_of: datetime, policy: Policy, generated_by: str = "exportaudit api") -> dict:
+def retry_plan_answer(con, as_of: datetime, policy: Policy, generated_by: str = "exportaudit api") -> evidence.Evidence:
     plan = retry_plan_transform(warehouse.accepted_records(con, "deliveries"),
                                 warehouse.accepted_records(con, "exports"), as_of, policy)
     retry_plan.schema.validate(plan.records)
     return evidence.retry_plan_document(plan, policy=policy, **_context(con, as_of, generated_by))
 
 
-def archive_health_answer(con, as_of: datetime, policy: Policy, generated_by: str = "exportaudit api") -> dict:
+def archive_health_answer(con, as_of: datetime, policy: Policy,
+                          generated_by: str = "exportaudit api") -> evidence.Evidence:
     health = archive_health_transform(warehouse.accepted_records(con, "exports"),
                                       warehouse.accepted_records(con, "archives"),
                                       warehouse.accepted_records(con, "custody_checks"), as_of, policy)
@@ -35,6 +36,12 @@ def archive_health_answer(con, as_of: datetime, policy: Policy, generated_by: st
     return evidence.archive_health_document(health, policy=policy, **_context(con, as_of, generated_by))
 
 
-def metadata(document: dict) -> dict:
+def metadata(document: evidence.Evidence) -> dict:
     return {"metadata_kind": document["metadata_kind"], "evidence_id": document["evidence_id"],
             "as_of": document["as_of"], "counts": document["summary"]}
+
+
+def response_bytes(name: str, document: evidence.Evidence) -> bytes:
+    """`{"<name>": <document>, "metadata": {...}}` as JSON, the document spliced in as its canonical bytes."""
+    head = evidence.canonical_json({"metadata": metadata(document)})  # b'{"metadata":{...}}'
+    return head[:-1] + b',"' + name.encode() + b'":' + document.canonical_bytes() + b"}"

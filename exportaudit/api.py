@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from exportaudit import answers, warehouse
@@ -124,7 +124,7 @@ def create_app(db_path: str | Path, policy: Policy | None = None, token: str | N
 
     @app.post(RETRY_PLAN_PATH, dependencies=auth, response_model=RetryPlanResponse,
               summary="Plan auditor retry: the delivery retry plan at as_of")
-    def delivery_retry_plan(request: RetryPlanRequest | None = None) -> dict:
+    def delivery_retry_plan(request: RetryPlanRequest | None = None) -> Response:
         request = request or RetryPlanRequest()
         as_of = _as_of(request.as_of)
         overrides = request.retry_policy.model_dump(exclude_none=True) if request.retry_policy else {}
@@ -135,7 +135,7 @@ def create_app(db_path: str | Path, policy: Policy | None = None, token: str | N
             raise ApiError(422, str(error), f"retry_policy.{key}" if key else "retry_policy") from None
         with read_only() as con:
             document = answers.retry_plan_answer(con, as_of, policy, request.generated_by or "exportaudit api")
-        return {"plan": document, "metadata": answers.metadata(document)}
+        return Response(answers.response_bytes("plan", document), media_type="application/json")
 
     @app.get(ARCHIVE_HEALTH_PATH, dependencies=auth, response_model=ArchiveHealthResponse,
              summary="Archive health: the archive reference health report at as_of")
@@ -143,7 +143,7 @@ def create_app(db_path: str | Path, policy: Policy | None = None, token: str | N
         as_of: Annotated[str | None, Query(description="ISO-8601 instant with offset; default now (UTC).")] = None,
         accept_governance_mode: Annotated[bool | None, Query(description="Accept governance-mode locks.")] = None,
         max_check_age_days: Annotated[float | None, Query(ge=0, description="Maximum custody check age, days.")] = None,
-    ) -> dict:
+    ) -> Response:
         instant = _as_of(as_of)
         overrides = {k: v for k, v in {"accept_governance_mode": accept_governance_mode,
                                        "max_check_age_days": max_check_age_days}.items() if v is not None}
@@ -153,7 +153,7 @@ def create_app(db_path: str | Path, policy: Policy | None = None, token: str | N
             raise ApiError(422, str(error), "max_check_age_days") from None
         with read_only() as con:
             document = answers.archive_health_answer(con, instant, policy)
-        return {"health": document, "metadata": answers.metadata(document)}
+        return Response(answers.response_bytes("health", document), media_type="application/json")
 
     def _runs(con, limit: int = 1000) -> list[dict]:
         cursor = con.execute(f"select * from runs order by finished_at desc, run_id desc limit {int(limit)}")

@@ -30,15 +30,52 @@ def canonical_json(document: Any) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def records_json(frame: pl.DataFrame) -> bytes:
+    """Canonical JSON of a list of records, encoded by Polars in bulk: keys sorted, compact,
+    instants as SPEC 1 timestamps. Byte-identical to `canonical_json(frame.to_dicts())` for
+    strings, integers, booleans and nulls (checked by a property test)."""
+    if frame.height == 0:
+        return b"[]"
+    instants = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.Datetime)]
+    ordered = frame.with_columns(timestamp_text(pl.col(name)).alias(name) for name in instants).select(
+        sorted(frame.columns))
+    rows = ordered.select(pl.struct(pl.all()).struct.json_encode().str.join(",")).item()
+    return b"[" + rows.encode("utf-8") + b"]"
+
+
+_SPLICE = "\u0000records:{}\u0000"  # a placeholder no summary or header value can contain
+
+
+def _spliced(header: dict, records: dict[str, pl.DataFrame]) -> bytes:
+    """Canonical JSON of header + record lists, the lists encoded in bulk and spliced in."""
+    text = canonical_json({**header, **{name: _SPLICE.format(name) for name in records}})
+    for name, frame in records.items():
+        text = text.replace(json.dumps(_SPLICE.format(name)).encode(), records_json(frame), 1)
+    return text
+
+
+class Evidence:
+    """An evidence document (SPEC 4.1): a header of small values plus record lists kept as frames."""
+
+    def __init__(self, header: dict, records: dict[str, pl.DataFrame]):
+        content = {key: value for key, value in header.items() if key not in NOT_CONTENT_KEYS}
+        self.records = records
+        self.header = {**header, "evidence_id": hashlib.sha256(_spliced(content, records)).hexdigest()}
+
+    def __getitem__(self, key: str):
+        return self.header[key]
+
+    def canonical_bytes(self) -> bytes:
+        return _spliced(self.header, self.records)
+
+    def as_dict(self) -> dict:
+        return json.loads(self.canonical_bytes())
+
+
 def evidence_id(document: dict) -> str:
+    """evidence_id of a plain document (as read back from a file): same rule as `Evidence`."""
     content = {key: value for key, value in document.items() if key not in NOT_CONTENT_KEYS}
     return hashlib.sha256(canonical_json(content)).hexdigest()
-
-
-def records(frame: pl.DataFrame) -> list[dict]:
-    """Rows as JSON-ready dicts, instants written as SPEC 1 timestamps."""
-    instants = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.Datetime)]
-    return frame.with_columns(timestamp_text(pl.col(name)).alias(name) for name in instants).to_dicts()
 
 
 def dataset_identity(file_sha256s: list[str]) -> dict:
@@ -82,9 +119,9 @@ def archive_health_summary(health: ArchiveHealth) -> dict:
     }
 
 
-def _document(kind: str, *, run_id: str, as_of: datetime, generated_at: datetime, generated_by: str,
-              policy: dict, dataset: dict, inputs: list[dict], summary: dict, body: dict) -> dict:
-    document = {
+def _header(kind: str, *, run_id: str, as_of: datetime, generated_at: datetime, generated_by: str,
+            policy: dict, dataset: dict, inputs: list[dict], summary: dict) -> dict:
+    return {
         "schema_version": SCHEMA_VERSION,
         "metadata_kind": kind,
         "run_id": run_id,
@@ -95,17 +132,15 @@ def _document(kind: str, *, run_id: str, as_of: datetime, generated_at: datetime
         "dataset": dataset,
         "inputs": inputs,
         "summary": summary,
-        **body,
     }
-    document["evidence_id"] = evidence_id(document)
-    return document
 
 
-def retry_plan_document(plan: RetryPlan, *, policy, **context) -> dict:
-    return _document(RETRY_PLAN_KIND, policy=policy.section("retry"), summary=retry_plan_summary(plan),
-                     body={"decisions": records(plan.records)}, **context)
+def retry_plan_document(plan: RetryPlan, *, policy, **context) -> Evidence:
+    header = _header(RETRY_PLAN_KIND, policy=policy.section("retry"), summary=retry_plan_summary(plan), **context)
+    return Evidence(header, {"decisions": plan.records})
 
 
-def archive_health_document(health: ArchiveHealth, *, policy, **context) -> dict:
-    return _document(ARCHIVE_HEALTH_KIND, policy=policy.section("health"), summary=archive_health_summary(health),
-                     body={"exports": records(health.exports), "alerts": records(health.alerts)}, **context)
+def archive_health_document(health: ArchiveHealth, *, policy, **context) -> Evidence:
+    header = _header(ARCHIVE_HEALTH_KIND, policy=policy.section("health"), summary=archive_health_summary(health),
+                     **context)
+    return Evidence(header, {"exports": health.exports, "alerts": health.alerts})

@@ -22,8 +22,8 @@ def ingested_sha256s(con) -> list[str]:
     return [row[0] for row in con.execute("select file_sha256 from ingested_files").fetchall()]
 
 
-def run_row(run_id: str, as_of: datetime, started_at: datetime, gates_failed: list[str], plan_doc: dict,
-            health_doc: dict, values: dict, quarantine_ratio: float, rows_read: int) -> dict:
+def run_row(run_id: str, as_of: datetime, started_at: datetime, gates_failed: list[str], plan_doc,
+            health_doc, values: dict, quarantine_ratio: float, rows_read: int) -> dict:
     plan_summary, health_summary = plan_doc["summary"], health_doc["summary"]
     metrics = {name: values[name] for name in warehouse.RUN_METRIC_COLUMNS if name in values}
     return {

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from exportaudit.evidence import records_json
 
 ARTIFACT_ROWS = 500  # Prefect's UI is for a glance; the full lists are in the evidence JSON
 
@@ -17,12 +21,12 @@ def publish_prefect_artifacts(plan_doc: dict, health_doc: dict, values: dict) ->
     plan_columns = ["decision", "reason_code", "export_id", "destination", "next_attempt_at"]
     create_table_artifact(
         key="exportaudit-retry-plan",
-        table=[{c: row[c] for c in plan_columns} for row in plan_doc["decisions"][:ARTIFACT_ROWS]],
+        table=json.loads(records_json(plan_doc.records["decisions"].head(ARTIFACT_ROWS).select(plan_columns))),
         description="Delivery retry plan (first rows)",
     )
     alert_columns = ["severity", "check", "export_id", "reference_id", "alert_id"]
     create_table_artifact(
         key="exportaudit-archive-alerts",
-        table=[{c: row[c] for c in alert_columns} for row in health_doc["alerts"][:ARTIFACT_ROWS]],
+        table=json.loads(records_json(health_doc.records["alerts"].head(ARTIFACT_ROWS).select(alert_columns))),
         description="Archive health alerts (first rows)",
     )

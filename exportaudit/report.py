@@ -5,7 +5,12 @@ assets). Every value that comes from the inputs is escaped."""
 from __future__ import annotations
 
 import html
+import json
 import re
+
+import polars as pl
+
+from exportaudit.evidence import Evidence, records_json
 
 ROWS_PER_GROUP = 100  # the full lists are in the JSON evidence; the report stays readable
 DECISION_ORDER = ("retry", "wait", "hold", "suppress")
@@ -45,10 +50,12 @@ def md_escape(value) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
-def _group(rows: list[dict], key: str, order) -> dict[str, list[dict]]:
-    groups = {value: [] for value in order}
-    for row in rows:
-        groups[row[key]].append(row)
+def _groups(frame: pl.DataFrame, key: str, order) -> dict[str, tuple[int, list[dict]]]:
+    """Per value of `key`: how many rows, and the first ROWS_PER_GROUP of them as JSON-ready dicts."""
+    groups = {}
+    for value in order:
+        rows = frame.filter(pl.col(key) == value)
+        groups[value] = (rows.height, json.loads(records_json(rows.head(ROWS_PER_GROUP))))
     return groups
 
 
@@ -59,7 +66,7 @@ def _md_table(rows: list[dict], columns) -> list[str]:
     return lines
 
 
-def render_markdown(plan: dict, health: dict, metrics: dict, trend: list[dict]) -> str:
+def render_markdown(plan: Evidence, health: Evidence, metrics: dict, trend: list[dict]) -> str:
     lines = [f"# exportaudit — release evidence report", "",
              f"Run `{md_escape(plan['run_id'])}` · as_of **{plan['as_of']}** · generated {plan['generated_at']}", "",
              f"Evidence: retry plan `{plan['evidence_id']}`, archive health `{health['evidence_id']}`", "",
@@ -67,20 +74,20 @@ def render_markdown(plan: dict, health: dict, metrics: dict, trend: list[dict]) 
     lines += _md_table([{"metric": title, "value": metrics[key]} for key, title in HEADLINE],
                        [("metric", "Metric"), ("value", "Value")])
     lines += ["", "## Delivery retry plan", ""]
-    for decision, rows in _group(plan["decisions"], "decision", DECISION_ORDER).items():
-        lines += [f"### {DECISION_TITLES[decision]} ({len(rows)})", ""]
+    for decision, (count, rows) in _groups(plan.records["decisions"], "decision", DECISION_ORDER).items():
+        lines += [f"### {DECISION_TITLES[decision]} ({count})", ""]
         if rows:
-            lines += _md_table(rows[:ROWS_PER_GROUP], PLAN_COLUMNS)
-            if len(rows) > ROWS_PER_GROUP:
-                lines.append(f"\n…and {len(rows) - ROWS_PER_GROUP} more in retry-plan.json")
+            lines += _md_table(rows, PLAN_COLUMNS)
+            if count > len(rows):
+                lines.append(f"\n…and {count - len(rows)} more in retry-plan.json")
         lines.append("")
     lines += ["## Archive reference health", ""]
-    for severity, rows in _group(health["alerts"], "severity", ("critical", "warning")).items():
-        lines += [f"### {severity.capitalize()} alerts ({len(rows)})", ""]
+    for severity, (count, rows) in _groups(health.records["alerts"], "severity", ("critical", "warning")).items():
+        lines += [f"### {severity.capitalize()} alerts ({count})", ""]
         if rows:
-            lines += _md_table(rows[:ROWS_PER_GROUP], ALERT_COLUMNS)
-            if len(rows) > ROWS_PER_GROUP:
-                lines.append(f"\n…and {len(rows) - ROWS_PER_GROUP} more in archive-health.json")
+            lines += _md_table(rows, ALERT_COLUMNS)
+            if count > len(rows):
+                lines.append(f"\n…and {count - len(rows)} more in archive-health.json")
         lines.append("")
     lines += ["## Input accounting", ""]
     lines += _md_table(plan["inputs"], INPUT_COLUMNS) if plan["inputs"] else ["No input files in this run."]
@@ -134,7 +141,7 @@ def trend_svg(trend: list[dict], width: int = 640, height: int = 180) -> str:
     return "".join(parts)
 
 
-def render_html(plan: dict, health: dict, metrics: dict, trend: list[dict]) -> str:
+def render_html(plan: Evidence, health: Evidence, metrics: dict, trend: list[dict]) -> str:
     tiles = "".join(f'<div class=tile><span class=muted>{_h(title)}</span><b>{_h(metrics[key])}</b></div>'
                     for key, title in HEADLINE)
     sections = [f"<h1>exportaudit — release evidence report</h1>",
@@ -142,19 +149,19 @@ def render_html(plan: dict, health: dict, metrics: dict, trend: list[dict]) -> s
                 f"{_h(plan['generated_at'])}<br>Evidence: retry plan <code>{_h(plan['evidence_id'])}</code>, "
                 f"archive health <code>{_h(health['evidence_id'])}</code></p>",
                 "<h2>Headline</h2>", f"<div class=tiles>{tiles}</div>", "<h2>Delivery retry plan</h2>"]
-    for decision, rows in _group(plan["decisions"], "decision", DECISION_ORDER).items():
-        sections.append(f"<h3>{_h(DECISION_TITLES[decision])} ({len(rows)})</h3>")
+    for decision, (count, rows) in _groups(plan.records["decisions"], "decision", DECISION_ORDER).items():
+        sections.append(f"<h3>{_h(DECISION_TITLES[decision])} ({count})</h3>")
         if rows:
-            sections.append(_html_table(rows[:ROWS_PER_GROUP], PLAN_COLUMNS))
-            if len(rows) > ROWS_PER_GROUP:
-                sections.append(f"<p class=muted>…and {len(rows) - ROWS_PER_GROUP} more in retry-plan.json</p>")
+            sections.append(_html_table(rows, PLAN_COLUMNS))
+            if count > len(rows):
+                sections.append(f"<p class=muted>…and {count - len(rows)} more in retry-plan.json</p>")
     sections.append("<h2>Archive reference health</h2>")
-    for severity, rows in _group(health["alerts"], "severity", ("critical", "warning")).items():
-        sections.append(f"<h3 class={severity}>{severity.capitalize()} alerts ({len(rows)})</h3>")
+    for severity, (count, rows) in _groups(health.records["alerts"], "severity", ("critical", "warning")).items():
+        sections.append(f"<h3 class={severity}>{severity.capitalize()} alerts ({count})</h3>")
         if rows:
-            sections.append(_html_table(rows[:ROWS_PER_GROUP], ALERT_COLUMNS))
-            if len(rows) > ROWS_PER_GROUP:
-                sections.append(f"<p class=muted>…and {len(rows) - ROWS_PER_GROUP} more in archive-health.json</p>")
+            sections.append(_html_table(rows, ALERT_COLUMNS))
+            if count > len(rows):
+                sections.append(f"<p class=muted>…and {count - len(rows)} more in archive-health.json</p>")
     sections += ["<h2>Input accounting</h2>",
                  _html_table(plan["inputs"], INPUT_COLUMNS) if plan["inputs"] else "<p>No input files in this run.</p>",
                  "<h2>Trend over runs</h2>", trend_svg(trend)]

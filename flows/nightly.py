@@ -86,7 +86,7 @@ def validate_task(plan, health) -> None:
 
 
 @task(name="evidence documents", **task_options)
-def evidence_task(plan, health, policy: Policy, context: dict) -> tuple[dict, dict]:
+def evidence_task(plan, health, policy: Policy, context: dict) -> tuple[evidence.Evidence, evidence.Evidence]:
     return (evidence.retry_plan_document(plan, policy=policy, **context),
             evidence.archive_health_document(health, policy=policy, **context))
 
@@ -161,8 +161,8 @@ def nightly(paths_by_log: dict[str, list[str]], db: str = str(warehouse.DEFAULT_
             totals = history.history_totals(con, including_current=True)
             trend = history.trend(con, current=run_row)
             files = {
-                "retry-plan.json": evidence.canonical_json(plan_doc),
-                "archive-health.json": evidence.canonical_json(health_doc),
+                "retry-plan.json": plan_doc.canonical_bytes(),
+                "archive-health.json": health_doc.canonical_bytes(),
                 "metrics.json": evidence.canonical_json(metrics_document(run_id, plan_doc["as_of"], values, totals)),
                 "metrics.prom": prometheus_text(values, totals).encode(),
                 "report.md": report.render_markdown(plan_doc, health_doc, values, trend).encode(),
