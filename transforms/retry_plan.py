@@ -54,28 +54,33 @@ _US_PER_DAY = 86_400_000_000
 
 
 def delivery_attempts(deliveries: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
-    """Per delivery (export_id, destination): attempt counts, first/last attempt and the last attempt's fields.
-
-    The last attempt is the one with the greatest attempted_at, ties broken by the greatest
-    attempt_id (code point order): rows are sorted that way once, and group_by keeps the
-    order within each group, so `.last()` is the last attempt.
-    """
+    """Per delivery (export_id, destination): failed and delivered attempt counts, first and
+    last attempt time, at or before as_of."""
     return (
         up_to(deliveries, "attempted_at", as_of)
-        .sort("attempted_at", "attempt_id")
         .group_by("export_id", "destination")
         .agg(
             failed_attempts=(pl.col("outcome") == "failed").sum().cast(pl.Int64),
             delivered_attempts=(pl.col("outcome") == "delivered").sum().cast(pl.Int64),
-            first_attempt_at=pl.col("attempted_at").first(),
-            last_attempt_at=pl.col("attempted_at").last(),
-            connector_kind=pl.col("connector_kind").last(),
-            last_http_status=pl.col("http_status").last(),
-            last_error_code=pl.col("error_code").last(),
-            retry_after_seconds=pl.col("retry_after_seconds").last(),
-            idempotency_key_present=pl.col("idempotency_key").last().is_not_null(),
-            endpoint=pl.col("endpoint").last(),
+            first_attempt_at=pl.col("attempted_at").min(),
+            last_attempt_at=pl.col("attempted_at").max(),
         )
+    )
+
+
+def last_attempts(deliveries: pl.LazyFrame, planned: pl.LazyFrame) -> pl.LazyFrame:
+    """The last attempt of each planned delivery and the fields it gives (SPEC 2.1): greatest
+    attempted_at, ties broken by the greatest attempt_id (code point order). Only the attempts
+    made at the last instant are looked at, so no sort of all attempts is needed."""
+    key = ["export_id", "destination"]
+    at_last_instant = deliveries.join(
+        planned.select(*key, attempted_at="last_attempt_at"), on=[*key, "attempted_at"], how="inner")
+    return (
+        at_last_instant.sort("attempt_id", descending=True)
+        .unique(subset=key, keep="first")
+        .select(*key, "connector_kind", last_http_status="http_status", last_error_code="error_code",
+                retry_after_seconds="retry_after_seconds",
+                idempotency_key_present=pl.col("idempotency_key").is_not_null(), endpoint="endpoint")
     )
 
 
@@ -118,9 +123,10 @@ def retry_plan(deliveries: pl.LazyFrame, exports: pl.LazyFrame, as_of: datetime,
     known = known_export_ids(exports, as_of).with_columns(export_known=pl.lit(True))
     attempts = delivery_attempts(deliveries, as_of).filter(pl.col("failed_attempts") >= 1).collect()
     recovered = attempts.filter(pl.col("delivered_attempts") >= 1).height
+    undelivered = attempts.lazy().filter(pl.col("delivered_attempts") == 0)
     planned = (
-        attempts.lazy()
-        .filter(pl.col("delivered_attempts") == 0)
+        undelivered.join(last_attempts(up_to(deliveries, "attempted_at", as_of), undelivered),
+                         on=["export_id", "destination"], how="left")
         .join(current, on="export_id", how="left")
         .join(known, on="export_id", how="left")
     )
