@@ -203,6 +203,8 @@ def ingest(con, decoded_files: list[DecodedFile], run_id: str, now: datetime) ->
     try:
         for log_name, files in new_by_log.items():
             ingest_log(con, LOGS[log_name], files, run_id, now)
+            for decoded in files:
+                decoded.release()
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

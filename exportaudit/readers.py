@@ -28,6 +28,8 @@ import polars as pl
 
 from exportaudit.contract import BOOL, INT, TIMESTAMP, Log
 
+NATIVE_INSTANT = "<native instant>"  # text of a Parquet timestamp-with-zone value (see _parquet_records)
+
 FORMATS = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".jsonl.gz": "jsonl", ".ndjson.gz": "jsonl",
     ".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet",
@@ -54,8 +56,18 @@ class InputFile:
 @dataclass
 class DecodedFile:
     file: InputFile
-    records: pl.DataFrame  # the decoded frame described above
+    decoded: pl.DataFrame | None  # the decoded frame described above; None for Parquet (built on demand)
     raw: pl.DataFrame  # source_row + raw_text (JSONL), or the file's own columns (CSV, Parquet)
+    log: Log | None = None
+
+    @property
+    def records(self) -> pl.DataFrame:
+        # Parquet keeps only its compact native frame until ingest asks for the decoded view.
+        return self.decoded if self.decoded is not None else _parquet_records(self.raw, self.log)
+
+    def release(self) -> None:
+        """Drop the frames once ingested: the night goes on with much less memory."""
+        self.decoded, self.raw = _EMPTY_FRAME, _EMPTY_FRAME
 
     def raw_texts(self, source_rows: pl.Series) -> pl.Series:
         """The raw text of the given records: the JSON line, or the row's cells as a JSON object."""
@@ -137,7 +149,11 @@ def decode_file(file: InputFile, log: Log) -> DecodedFile:
     except Exception as error:  # the reader's own message says what is wrong with the file
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UnreadableInput(file.path, f"not a readable {file.format} file ({message[:200]})") from None
-    return DecodedFile(file=file, records=records, raw=raw)
+    file.content = b""  # decoded: the bytes are no longer needed
+    return DecodedFile(file=file, decoded=records, raw=raw, log=log)
+
+
+_EMPTY_FRAME = pl.DataFrame()
 
 
 def _empty(log: Log) -> pl.DataFrame:
@@ -242,10 +258,14 @@ def _decode_csv(content: bytes, log: Log) -> tuple[pl.DataFrame, pl.DataFrame]:
     return frame.select(columns), frame
 
 
-def _decode_parquet(content: bytes, log: Log) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _decode_parquet(content: bytes, log: Log) -> tuple[None, pl.DataFrame]:
+    """Reading proves the file readable; the decoded view is built at ingest (`_parquet_records`)."""
     import io
 
-    frame = pl.read_parquet(io.BytesIO(content))
+    return None, pl.read_parquet(io.BytesIO(content))
+
+
+def _parquet_records(frame: pl.DataFrame, log: Log) -> pl.DataFrame:
     extra_names = [c for c in frame.columns if c not in log.field_names]
     columns = [
         pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("source_row"),
@@ -257,9 +277,16 @@ def _decode_parquet(content: bytes, log: Log) -> tuple[pl.DataFrame, pl.DataFram
             columns += [pl.lit(None, pl.Utf8).alias(field.name), pl.lit(True).alias(f"{field.name}__type_ok")]
             continue
         dtype = frame.schema[field.name]
+        if field.kind == TIMESTAMP and isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+            # A native instant needs no text round trip: its value is passed on as is, and the
+            # text column only says whether it is present.
+            columns += [pl.when(pl.col(field.name).is_not_null()).then(pl.lit(NATIVE_INSTANT)).alias(field.name),
+                        pl.lit(True).alias(f"{field.name}__type_ok"),
+                        pl.col(field.name).cast(pl.Datetime("us", "UTC")).alias(f"__instant_{field.name}")]
+            continue
         value, type_ok = _parquet_text(pl.col(field.name), dtype, field.kind)
         columns += [value.alias(field.name), (pl.col(field.name).is_null() | type_ok).alias(f"{field.name}__type_ok")]
-    return frame.select(columns), frame
+    return frame.select(columns)
 
 
 def _parquet_text(column: pl.Expr, dtype: pl.DataType, kind: str) -> tuple[pl.Expr, pl.Expr]:

@@ -108,7 +108,9 @@ def _apply_where(text: pl.Series, rows: pl.Series, pattern: str, replacement: st
 def redacted_column(text: pl.Series, private_connector: pl.Series | None = None) -> pl.Series:
     """`redact_text` over a whole column: one cheap scan finds the rows any rule could change,
     then each rule runs only on the rows its trigger selects."""
-    private_rows = (private_connector.fill_null(False) & text.is_not_null()) if private_connector is not None else None
+    private_rows = None
+    if private_connector is not None:  # the any-host rule can only change text holding a URI
+        private_rows = private_connector.fill_null(False) & text.str.contains("://", literal=True).fill_null(False)
     dirty = text.str.contains(MAY_NEED_REDACTION).fill_null(False)
     if private_rows is not None:
         dirty = dirty | private_rows

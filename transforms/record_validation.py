@@ -91,11 +91,22 @@ def reasons(invalid: pl.DataFrame, log: Log) -> pl.DataFrame:
     )
 
 
+def _instants(frame: pl.DataFrame, field: Field) -> pl.Series:
+    """The field's UTC instants: given natively by the reader (Parquet), else parsed from text."""
+    name, text = f"__instant_{field.name}", frame[field.name]
+    if name not in frame.columns:
+        return parsed_timestamps(text).alias(name)
+    given = frame[name].cast(UTC_US)
+    to_parse = (given.is_null() & text.is_not_null()).arg_true()
+    if len(to_parse):
+        given = given.scatter(to_parse, parsed_timestamps(text.gather(to_parse)))
+    return given.alias(name)
+
+
 def checked_records(decoded: pl.DataFrame, log: Log) -> CheckedRecords:
     """Split decoded records into valid (typed) and invalid (with every reason that applies)."""
     frame = normalised_text(decoded, log)
-    frame = frame.with_columns(parsed_timestamps(frame[f.name]).alias(f"__instant_{f.name}")
-                               for f in log.fields if f.kind == TIMESTAMP)
+    frame = frame.with_columns(_instants(frame, f) for f in log.fields if f.kind == TIMESTAMP)
     problems = [fires for field in log.fields for _, fires in field_problems(field)]
     frame = frame.with_columns(__invalid=pl.any_horizontal(problems) | pl.col("record_error").is_not_null())
     instants = [f"__instant_{f.name}" for f in log.fields if f.kind == TIMESTAMP]
