@@ -8,6 +8,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from exportaudit.faults import checkpoint
+
 
 def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -27,7 +29,9 @@ def write_atomic(path: Path, data: bytes) -> None:
 def write_run_directory(out_dir: Path, run_id: str, files: dict[str, bytes]) -> Path:
     """OUT/<run_id>/ with every file, each written atomically."""
     run_dir = out_dir / run_id
-    for name, data in files.items():
+    for number, (name, data) in enumerate(files.items()):
+        if number == len(files) // 2:
+            checkpoint("artifacts:run-directory-half-written")
         write_atomic(run_dir / name, data)
     return run_dir
 
@@ -37,6 +41,7 @@ def point_latest(out_dir: Path, run_id: str) -> Path:
     latest = out_dir / "latest"
     if latest.exists() and not latest.is_symlink():  # an old real directory: move it aside once
         shutil.rmtree(latest)
+    checkpoint("latest:before-switch")
     temp = out_dir / f".latest-{run_id}.tmp"
     temp.unlink(missing_ok=True)
     os.symlink(run_id, temp, target_is_directory=True)

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import polars as pl
 
 from exportaudit import warehouse
+from exportaudit.faults import checkpoint
 from exportaudit.metrics import METRICS
 
 TREND_RUNS = 30
@@ -42,6 +43,7 @@ def record_run(con, row: dict, plan: pl.DataFrame, health_exports: pl.DataFrame,
     try:
         warehouse.append(con, "runs", pl.DataFrame([row]).with_columns(
             pl.col("as_of", "started_at", "finished_at").cast(pl.Datetime("us", "UTC"))))
+        checkpoint("warehouse:inserted-run")
         for table, frame in (("retry_plan", plan), ("archive_health", health_exports), ("archive_alerts", alerts)):
             warehouse.append(con, table, frame.select(pl.lit(run_id).alias("run_id"), pl.all()))
         con.execute("COMMIT")

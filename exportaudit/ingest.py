@@ -16,6 +16,7 @@ import polars as pl
 
 from exportaudit import warehouse
 from exportaudit.contract import CODE, LOGS, STRING, Log
+from exportaudit.faults import checkpoint
 from exportaudit.readers import DecodedFile, decode_file, load_file, resolve_paths
 from exportaudit.redact import redact_str, redacted_column
 from transforms.record_validation import checked_records
@@ -164,6 +165,7 @@ def ingest_log(con, log: Log, files: list[DecodedFile], run_id: str, now: dateti
     rejected = pl.concat([checked.invalid.select(kept), conflicting.select(kept)], how="vertical_relaxed")
     rejected = rejected.sort("file_index", "source_row")
     warehouse.append(con, log.name, accepted)
+    checkpoint("ingest:inserted-accepted")
     warehouse.append(con, "quarantine", _quarantine_rows(rejected, files, log, run_id))
 
     outcome = pl.concat([

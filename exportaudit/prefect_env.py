@@ -13,6 +13,9 @@ DEFAULTS = {
     "PREFECT_TASKS_DEFAULT_NO_CACHE": "true",  # never hash big frames for caching
     "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
     "PREFECT_LOGGING_LEVEL": "WARNING",  # the run prints its own progress and summary
+    # Prefect's console shows no tracebacks: the command line prints one line per error (exit 1/2);
+    # the Prefect API (when set) still receives every log.
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
 }
 
 

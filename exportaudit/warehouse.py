@@ -21,7 +21,7 @@ from exportaudit.contract import LOGS
 from schemas import archive_alerts, archive_health, archives, custody_checks, deliveries, exports, retry_plan
 
 DEFAULT_DB = Path("data/exportaudit.duckdb")
-LOCK_TIMEOUT_SECONDS = float(os.environ.get("EXPORTAUDIT_LOCK_TIMEOUT", "120"))
+LOCK_TIMEOUT_SECONDS = 120.0  # default wait; EXPORTAUDIT_LOCK_TIMEOUT overrides it (read at each connect)
 
 ACCEPTED_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "exports": exports.schema, "deliveries": deliveries.schema,
@@ -95,7 +95,9 @@ def connect(path: str | Path = DEFAULT_DB, read_only: bool = False,
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    timeout = LOCK_TIMEOUT_SECONDS if timeout_seconds is None else timeout_seconds
+    if timeout_seconds is None:
+        timeout_seconds = float(os.environ.get("EXPORTAUDIT_LOCK_TIMEOUT", LOCK_TIMEOUT_SECONDS))
+    timeout = timeout_seconds
     deadline = time.monotonic() + timeout
     announced = False
     while True:

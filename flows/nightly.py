@@ -18,6 +18,7 @@ from prefect import flow, task  # noqa: E402  (Prefect reads its settings at imp
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 from exportaudit import artifacts, evidence, history, report, warehouse  # noqa: E402
+from exportaudit.faults import checkpoint  # noqa: E402
 from exportaudit.ingest import FileAccount, ingest, read_inputs  # noqa: E402
 from exportaudit.metrics import metrics_document, prometheus_text, run_metrics  # noqa: E402
 from exportaudit.policy import Policy, load_policy  # noqa: E402
@@ -143,6 +144,7 @@ def nightly(paths_by_log: dict[str, list[str]], db: str = str(warehouse.DEFAULT_
         with progress.step("load accepted records"):
             accepted = load_accepted_task(con)
         with progress.step("rules"):
+            checkpoint("rules:start")
             plan = retry_plan_task(accepted, as_of, policy)
             health = archive_health_task(accepted, as_of, policy)
         with progress.step("validation"):

@@ -141,3 +141,10 @@ def live_api():
     for process in processes:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def prefect_env(prefect_server) -> dict:
+    """Environment for a subprocess that reports to the session's temporary Prefect API."""
+    from prefect.settings import PREFECT_API_URL
+    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONDONTWRITEBYTECODE": "1"}
