@@ -46,11 +46,11 @@ def records_json(frame: pl.DataFrame) -> bytes:
 _SPLICE = "\u0000records:{}\u0000"  # a placeholder no summary or header value can contain
 
 
-def _spliced(header: dict, records: dict[str, pl.DataFrame]) -> bytes:
-    """Canonical JSON of header + record lists, the lists encoded in bulk and spliced in."""
-    text = canonical_json({**header, **{name: _SPLICE.format(name) for name in records}})
-    for name, frame in records.items():
-        text = text.replace(json.dumps(_SPLICE.format(name)).encode(), records_json(frame), 1)
+def _spliced(header: dict, records_text: dict[str, bytes]) -> bytes:
+    """Canonical JSON of header + record lists, the lists' canonical JSON spliced in."""
+    text = canonical_json({**header, **{name: _SPLICE.format(name) for name in records_text}})
+    for name, encoded in records_text.items():
+        text = text.replace(json.dumps(_SPLICE.format(name)).encode(), encoded, 1)
     return text
 
 
@@ -60,13 +60,14 @@ class Evidence:
     def __init__(self, header: dict, records: dict[str, pl.DataFrame]):
         content = {key: value for key, value in header.items() if key not in NOT_CONTENT_KEYS}
         self.records = records
-        self.header = {**header, "evidence_id": hashlib.sha256(_spliced(content, records)).hexdigest()}
+        self._records_text = {name: records_json(frame) for name, frame in records.items()}  # encoded once
+        self.header = {**header, "evidence_id": hashlib.sha256(_spliced(content, self._records_text)).hexdigest()}
 
     def __getitem__(self, key: str):
         return self.header[key]
 
     def canonical_bytes(self) -> bytes:
-        return _spliced(self.header, self.records)
+        return _spliced(self.header, self._records_text)
 
     def as_dict(self) -> dict:
         return json.loads(self.canonical_bytes())

@@ -115,6 +115,8 @@ def connect(path: str | Path = DEFAULT_DB, read_only: bool = False,
                 announced = True
             time.sleep(0.25)
     con.execute("SET TimeZone = 'UTC'")
+    # Polars holds the night's frames; DuckDB's buffer pool need not grow to 80 % of the machine.
+    con.execute(f"SET memory_limit = '{os.environ.get('EXPORTAUDIT_DUCKDB_MEMORY', '3GB')}'")
     return con
 
 

@@ -24,12 +24,15 @@ class CheckedRecords(NamedTuple):
 
 
 def normalised_text(decoded: pl.DataFrame, log: Log) -> pl.DataFrame:
-    """Empty strings become null; free codes are trimmed and lowercased (empty after that: null)."""
+    """Empty strings become null; free codes are trimmed and lowercased (empty after that: null).
+    A column is rewritten only when it needs it (a cheap scan first): big columns are not copied."""
     updates = []
     for field in log.fields:
         value = pl.col(field.name)
         if field.kind == CODE:
             value = value.str.strip_chars(TRIMMED_CHARACTERS).str.to_lowercase()
+        elif not decoded.select((value == "").any()).item():
+            continue
         updates.append(pl.when(value == "").then(None).otherwise(value).alias(field.name))
     return decoded.with_columns(updates)
 
