@@ -2,7 +2,8 @@
 into one *decoded* frame shape, whatever the format.
 
 A decoded frame has, per record: `source_row` (JSON line number, CSV data row number, or
-Parquet row number, all 1-based), `record_error` (malformed_json / invalid_utf8 or null),
+Parquet row number, all 1-based), `record_error` ("malformed_json" or null), `invalid_utf8`
+(true when the record held bytes that are not UTF-8),
 `extra_fields` (JSON object of non-contract fields, or null) and, per contract field `f`,
 its text `f` (null when absent) and `f__type_ok` (false when present with the wrong type
 for its format). The record's raw text is built only when it is needed, for quarantined
@@ -157,7 +158,7 @@ _EMPTY_FRAME = pl.DataFrame()
 
 
 def _empty(log: Log) -> pl.DataFrame:
-    columns = {"source_row": pl.Int64, "record_error": pl.Utf8, "extra_fields": pl.Utf8}
+    columns = {"source_row": pl.Int64, "record_error": pl.Utf8, "invalid_utf8": pl.Boolean, "extra_fields": pl.Utf8}
     for name in log.field_names:
         columns[name] = pl.Utf8
         columns[f"{name}__type_ok"] = pl.Boolean
@@ -173,9 +174,10 @@ def _text_of(content: bytes) -> tuple[str, bool]:
 
 
 def _utf8_error(raw_text: pl.Expr, file_is_utf8: bool) -> pl.Expr:
+    """Records of a file that is not valid UTF-8 whose text holds a replacement character."""
     if file_is_utf8:
-        return pl.lit(None, dtype=pl.Utf8)
-    return pl.when(raw_text.str.contains("\ufffd", literal=True)).then(pl.lit("invalid_utf8"))
+        return pl.lit(False)
+    return raw_text.str.contains("\ufffd", literal=True)
 
 
 def _decode_jsonl(content: bytes, log: Log) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -216,8 +218,8 @@ def _decode_jsonl(content: bytes, log: Log) -> tuple[pl.DataFrame, pl.DataFrame]
     }
     columns = [
         pl.col("source_row"), pl.col("extra_fields"),
-        pl.when(~pl.col("is_object")).then(pl.lit("malformed_json"))
-        .otherwise(_utf8_error(pl.col("raw_text"), is_utf8)).alias("record_error"),
+        pl.when(~pl.col("is_object")).then(pl.lit("malformed_json")).alias("record_error"),
+        _utf8_error(pl.col("raw_text"), is_utf8).alias("invalid_utf8"),
     ]
     for field in log.fields:
         json_type = pl.col(f"{field.name}__json_type")
@@ -240,7 +242,8 @@ def _decode_csv(content: bytes, log: Log) -> tuple[pl.DataFrame, pl.DataFrame]:
     extra_names = [c for c in frame.columns if c not in log.field_names]
     columns = [
         pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("source_row"),
-        _utf8_error(_json_object(frame), is_utf8).alias("record_error"),
+        pl.lit(None, pl.Utf8).alias("record_error"),
+        _utf8_error(_json_object(frame), is_utf8).alias("invalid_utf8"),
         (pl.struct(extra_names).struct.json_encode() if extra_names else pl.lit(None, pl.Utf8)).alias("extra_fields"),
     ]
     for field in log.fields:
@@ -270,6 +273,7 @@ def _parquet_records(frame: pl.DataFrame, log: Log) -> pl.DataFrame:
     columns = [
         pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("source_row"),
         pl.lit(None, pl.Utf8).alias("record_error"),
+        pl.lit(False).alias("invalid_utf8"),
         (_json_object(frame.select(extra_names)) if extra_names else pl.lit(None, pl.Utf8)).alias("extra_fields"),
     ]
     for field in log.fields:

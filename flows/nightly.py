@@ -19,6 +19,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 from exportaudit import artifacts, evidence, history, report, warehouse  # noqa: E402
 from exportaudit.faults import checkpoint  # noqa: E402
+from exportaudit.gates import gates  # noqa: E402
 from exportaudit.ingest import FileAccount, ingest, read_inputs  # noqa: E402
 from exportaudit.metrics import metrics_document, prometheus_text, run_metrics  # noqa: E402
 from exportaudit.policy import Policy, load_policy  # noqa: E402
@@ -34,7 +35,6 @@ from transforms.timestamps import parse_instant  # noqa: E402
 PREREAD: dict[str, list] = {}
 
 EXIT_OK, EXIT_GATE = 0, 3
-SEVERITY_RANK = {"never": None, "warning": ("warning", "critical"), "critical": ("critical",)}
 
 
 @dataclass
@@ -105,19 +105,6 @@ def record_run_task(con, run_row: dict, plan, health) -> None:
 @task(name="point latest", **task_options)
 def point_latest_task(out_dir: Path, run_id: str) -> None:
     artifacts.point_latest(out_dir, run_id)
-
-
-def gates(policy: Policy, fail_on: str, quarantine_ratio: float, health_summary: dict) -> list[str]:
-    """Gates that failed (SPEC 1.5 quality gate, SPEC 8 --fail-on); any makes the run exit 3."""
-    failed = []
-    if quarantine_ratio > policy.max_quarantine_ratio:
-        failed.append(f"quarantine ratio {quarantine_ratio:.4f} > max_quarantine_ratio {policy.max_quarantine_ratio}")
-    severities = SEVERITY_RANK[fail_on]
-    if severities:
-        count = sum(health_summary[f"{s}_alerts"] for s in severities)
-        if count:
-            failed.append(f"--fail-on {fail_on}: {count} alert(s) of severity {' or '.join(severities)}")
-    return failed
 
 
 @flow(name="exportaudit-nightly", validate_parameters=False, log_prints=False)

@@ -81,12 +81,11 @@ def reasons(invalid: pl.DataFrame, log: Log) -> pl.DataFrame:
     """reason_details ("code:field") and reason_codes (distinct codes) of invalid records."""
     details = [pl.when(fires).then(pl.lit(f"{code}:{field.name}"))
                for field in log.fields for code, fires in field_problems(field)]
-    record_error = pl.col("record_error")
-    field_details = pl.concat_list(details).list.drop_nulls()
-    reason_details = (
-        pl.when(record_error == "malformed_json").then(pl.concat_list(pl.lit("malformed_json")))  # nothing else to check
-        .when(record_error.is_not_null()).then(pl.concat_list([record_error.cast(pl.Utf8), field_details]))
-        .otherwise(field_details)
+    utf8 = pl.when(pl.col("invalid_utf8").fill_null(False)).then(pl.lit("invalid_utf8"))
+    field_details = pl.concat_list([utf8, *details]).list.drop_nulls()
+    malformed_details = pl.concat_list([pl.lit("malformed_json"), utf8]).list.drop_nulls()
+    reason_details = (  # a malformed line has no fields to check
+        pl.when(pl.col("record_error") == "malformed_json").then(malformed_details).otherwise(field_details)
     )
     return invalid.with_columns(reason_details=reason_details).with_columns(
         reason_codes=pl.col("reason_details").list.eval(pl.element().str.split(":").list.first())
@@ -111,7 +110,8 @@ def checked_records(decoded: pl.DataFrame, log: Log) -> CheckedRecords:
     frame = normalised_text(decoded, log)
     frame = frame.with_columns(_instants(frame, f) for f in log.fields if f.kind == TIMESTAMP)
     problems = [fires for field in log.fields for _, fires in field_problems(field)]
-    frame = frame.with_columns(__invalid=pl.any_horizontal(problems) | pl.col("record_error").is_not_null())
+    frame = frame.with_columns(__invalid=pl.any_horizontal(problems) | pl.col("record_error").is_not_null()
+                               | pl.col("invalid_utf8").fill_null(False))
     instants = [f"__instant_{f.name}" for f in log.fields if f.kind == TIMESTAMP]
     valid = frame.filter(~pl.col("__invalid")).with_columns(_typed(f) for f in log.fields)
     valid = valid.with_columns(pl.col(f.name).cast(UTC_US) for f in log.fields if f.kind == TIMESTAMP)
