@@ -170,7 +170,7 @@ def create_app(db_path: str | Path, policy: Policy | None = None, token: str | N
 
     def _totals(con) -> dict:
         row = con.execute("select count(*), coalesce(sum(retryable_deliveries), 0), "
-                          "coalesce(sum(archive_health_alert_count), 0) from runs").fetchone()
+                          "coalesce(sum(archive_health_alert_count), 0) from runs").fetchall()[0]
         return {"retry_plan_count": row[0], "retryable_deliveries": int(row[1]),
                 "archive_health_report_count": row[0], "archive_health_alert_count": int(row[2])}
 
@@ -178,7 +178,7 @@ def create_app(db_path: str | Path, policy: Policy | None = None, token: str | N
     def metrics() -> PlainTextResponse:
         with read_only() as con:
             latest = _runs(con, limit=1)
-            total = con.execute("select count(*) from runs").fetchone()[0]
+            total = con.execute("select count(*) from runs").fetchall()[0][0]
         values = {name: latest[0][name] for name in METRICS if latest and latest[0].get(name) is not None}
         if latest:
             values.update(retry_plan_count=1, archive_health_report_count=1)

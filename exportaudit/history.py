@@ -54,7 +54,7 @@ def record_run(con, row: dict, plan: pl.DataFrame, health_exports: pl.DataFrame,
 
 def history_totals(con, including_current: bool = False) -> dict:
     """Plans and reports ever written: one of each per recorded run."""
-    runs = con.execute("select count(*) from runs").fetchone()[0] + (1 if including_current else 0)
+    runs = con.execute("select count(*) from runs").fetchall()[0][0] + (1 if including_current else 0)
     return {"retry_plans_total": runs, "archive_health_reports_total": runs}
 
 

@@ -76,13 +76,17 @@ def duplicate_status(valid: pl.DataFrame, existing: pl.DataFrame, log: Log) -> p
     """
     key, fields = list(log.natural_key), log.field_names
     key_struct = pl.struct(key) if len(key) > 1 else pl.col(key[0])
-    existing_keys = existing.select(key).unique().with_columns(__exists=pl.lit(True))
-    indexed = valid.select(fields).with_row_index("batch_order").join(
-        existing_keys, on=key, how="left", maintain_order="left")
-    contested = indexed.filter(key_struct.is_duplicated() | pl.col("__exists").is_not_null())
+    keys = valid.select(key)
+    contested_rows = keys.select(key_struct.is_duplicated()).to_series()
+    if existing.height:
+        existing_keys = existing.select(key).unique().with_columns(__exists=pl.lit(True))
+        known = keys.join(existing_keys, on=key, how="left", maintain_order="left")["__exists"].is_not_null()
+        contested_rows = contested_rows | known
     status = pl.Series("status", [ACCEPTED] * valid.height, dtype=pl.Utf8)
-    if contested.height == 0:
+    rows = contested_rows.arg_true()
+    if len(rows) == 0:
         return status
+    contested = valid.select(fields)[rows].with_columns(batch_order=rows)
 
     fingerprint = pl.struct(fields).hash(seed=0)
     existing_fingerprints = existing.select(*key, existing_fingerprint=fingerprint).unique(subset=key)
@@ -108,6 +112,9 @@ def duplicate_status(valid: pl.DataFrame, existing: pl.DataFrame, log: Log) -> p
 
 def _existing_with_keys(con: duckdb.DuckDBPyConnection, log: Log, keys: pl.DataFrame) -> pl.DataFrame:
     key = list(log.natural_key)
+    schema = warehouse.ACCEPTED_SCHEMAS[log.name]
+    if not con.execute(f"select exists (select 1 from {log.name})").fetchall()[0][0]:  # first night: none to compare
+        return pl.DataFrame(schema={f: schema.columns[f].dtype.type for f in log.field_names})
     con.register("_batch_keys", keys.select(key).unique())
     try:
         frame = con.sql(
@@ -115,7 +122,6 @@ def _existing_with_keys(con: duckdb.DuckDBPyConnection, log: Log, keys: pl.DataF
         ).pl()
     finally:
         con.unregister("_batch_keys")
-    schema = warehouse.ACCEPTED_SCHEMAS[log.name]
     return frame.with_columns(pl.col(f).cast(schema.columns[f].dtype.type) for f in log.field_names)
 
 

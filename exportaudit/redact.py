@@ -105,6 +105,32 @@ def _apply_where(text: pl.Series, rows: pl.Series, pattern: str, replacement: st
     return text.scatter(rows, changed)
 
 
+_QUERY_RULE, _FRAGMENT_RULE = _URI_RULES[1], _URI_RULES[2]
+# A value that is one whole URI (scheme://..., nothing that ends a URI, one "://"): its query and
+# fragment rules reduce to cutting at the first "?" or "#", done with string slicing, ~10x faster
+# than the regex on long presigned URLs.
+_WHOLE_URI = r"^[A-Za-z][A-Za-z0-9+.\-]*://[^" + _URI_STOP + r"]*$"
+
+
+def _query_and_fragment(text: pl.Series) -> pl.Series:
+    """The query rule then the fragment rule, on a column (slicing for whole URIs, regex for the rest)."""
+    whole = (text.str.contains(_WHOLE_URI) & (text.str.count_matches("://", literal=True) == 1)).fill_null(False)
+    frame = pl.DataFrame({"text": text, "whole": whole}).with_columns(
+        q=pl.col("text").str.find("?", literal=True), h=pl.col("text").str.find("#", literal=True))
+    query_first = pl.col("q").is_not_null() & (pl.col("h").is_null() | (pl.col("q") < pl.col("h")))
+    sliced = (
+        pl.when(query_first).then(pl.concat_str([pl.col("text").str.slice(0, pl.col("q")), pl.lit("?REDACTED")]))
+        .when(pl.col("h").is_not_null()).then(pl.col("text").str.slice(0, pl.col("h")))
+        .otherwise(pl.col("text"))
+    )
+    fast = frame.select(pl.when(pl.col("whole")).then(sliced).otherwise(pl.col("text"))).to_series().alias(text.name)
+    rest = ~whole
+    for trigger, (pattern, replacement) in (("?", _QUERY_RULE), ("#", _FRAGMENT_RULE)):
+        rows = (rest & fast.str.contains(trigger, literal=True).fill_null(False)).arg_true()
+        fast = _apply_where(fast, rows, pattern, replacement)
+    return fast
+
+
 def redacted_column(text: pl.Series, private_connector: pl.Series | None = None) -> pl.Series:
     """`redact_text` over a whole column: one cheap scan finds the rows any rule could change,
     then each rule runs only on the rows its trigger selects."""
@@ -119,7 +145,10 @@ def redacted_column(text: pl.Series, private_connector: pl.Series | None = None)
         return text
     subset = text.gather(rows)
     for trigger, (pattern, replacement) in _TRIGGERED_RULES:
-        subset = _apply_where(subset, subset.str.contains(trigger).fill_null(False).arg_true(), pattern, replacement)
+        if (pattern, replacement) == _QUERY_RULE:
+            subset = _query_and_fragment(subset)
+        elif (pattern, replacement) != _FRAGMENT_RULE:  # done with the query rule
+            subset = _apply_where(subset, subset.str.contains(trigger).fill_null(False).arg_true(), pattern, replacement)
     if private_rows is not None:
         subset = _apply_where(subset, private_rows.gather(rows).arg_true(), *_ANY_HOST_RULE)
     return text.scatter(rows, subset)
