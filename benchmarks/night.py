@@ -44,6 +44,7 @@ def main() -> None:
         "rows_read": sum(item["rows_read"] for item in result.inputs),
         "rows_by_log": {item["log"]: item["rows_read"] for item in result.inputs},
         "stage_seconds": result.stage_seconds,
+        "stage_peak_rss_mib": result.stage_peak_rss_mib,
         "flow_seconds": round(night_seconds, 3),
         "prefect_overhead_seconds": round(night_seconds - sum(result.stage_seconds.values()), 3),
         "import_seconds": round(import_seconds, 3),

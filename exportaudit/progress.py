@@ -3,6 +3,7 @@ wall time of every step, recorded for the runs table and the benchmarks."""
 
 from __future__ import annotations
 
+import resource
 import sys
 import time
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ class Progress:
     def __init__(self, enabled: bool):
         self.enabled = enabled
         self.seconds: dict[str, float] = {}  # step -> wall seconds
+        self.peak_rss_mib: dict[str, float] = {}  # step -> the process's peak RSS when the step ended
 
     @contextmanager
     def step(self, label: str):
@@ -23,5 +25,6 @@ class Progress:
         finally:
             elapsed = time.monotonic() - started
             self.seconds[label] = round(self.seconds.get(label, 0.0) + elapsed, 3)
+            self.peak_rss_mib[label] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
             if self.enabled:
                 print(f"\r  ✓ {label} ({elapsed:.1f} s)", file=sys.stderr, flush=True)

@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import json
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,9 +73,8 @@ class DecodedFile:
 
     def raw_texts(self, source_rows: pl.Series) -> pl.Series:
         """The raw text of the given records: the JSON line, or the row's cells as a JSON object."""
-        if "raw_text" in self.raw.columns:
-            wanted = pl.DataFrame({"source_row": source_rows})
-            return wanted.join(self.raw, on="source_row", how="left", maintain_order="left")["raw_text"]
+        if self.file.format == "jsonl":
+            return _jsonl_raw_texts(self.file.path, self.file.sha256, source_rows)
         rows = self.raw.with_row_index("__row").filter(pl.col("__row").is_in((source_rows - 1).implode()))
         order = pl.DataFrame({"__row": (source_rows - 1).cast(pl.UInt32)})
         rows = order.join(rows, on="__row", how="left", maintain_order="left").drop("__row")
@@ -180,11 +180,48 @@ def _utf8_error(raw_text: pl.Expr, file_is_utf8: bool) -> pl.Expr:
     return raw_text.str.contains("\ufffd", literal=True)
 
 
+JSONL_CHUNK_BYTES = 64 * 1024 * 1024  # decoded a chunk at a time: memory stays bounded on big files
+
+
+def _jsonl_lines(content: bytes) -> Iterator[pl.DataFrame]:
+    """Non-blank lines of a JSON Lines file, a chunk at a time: `source_row` (physical line
+    number), `raw_text` (invalid UTF-8 bytes replaced by U+FFFD) and `invalid_utf8`."""
+    content = content.removeprefix(b"\xef\xbb\xbf")
+    start, first_line = 0, 1
+    while start < len(content):
+        end = content.find(b"\n", min(start + JSONL_CHUNK_BYTES, len(content)))
+        end = len(content) if end < 0 else end + 1
+        text, is_utf8 = _text_of(content[start:end])
+        pieces = text.split("\n")
+        if text.endswith("\n"):
+            pieces.pop()
+        lines = pl.DataFrame({"raw_text": pieces}).with_row_index("source_row", offset=first_line)
+        first_line += len(pieces)
+        start = end
+        lines = lines.with_columns(pl.col("source_row").cast(pl.Int64), pl.col("raw_text").str.strip_suffix("\r"))
+        lines = lines.filter(pl.col("raw_text").str.strip_chars() != "")  # a blank line is not a record
+        yield lines.with_columns(invalid_utf8=_utf8_error(pl.col("raw_text"), is_utf8))
+
+
+def _jsonl_raw_texts(path: Path, sha256: str, source_rows: pl.Series) -> pl.Series:
+    """Raw text of some lines, read again from the file (only quarantined rows need it)."""
+    again = load_file("again", path)
+    if again.sha256 != sha256:
+        raise UnreadableInput(path, "the file changed while it was being ingested")
+    wanted = pl.DataFrame({"source_row": source_rows})
+    found = pl.concat([lines.join(wanted, on="source_row", how="semi").select("source_row", "raw_text")
+                       for lines in _jsonl_lines(again.content)] or [pl.DataFrame(schema={"source_row": pl.Int64,
+                                                                                          "raw_text": pl.Utf8})])
+    return wanted.join(found, on="source_row", how="left", maintain_order="left")["raw_text"]
+
+
 def _decode_jsonl(content: bytes, log: Log) -> tuple[pl.DataFrame, pl.DataFrame]:
-    text, is_utf8 = _text_of(content.removeprefix(b"\xef\xbb\xbf"))
-    lines = pl.DataFrame({"raw_text": text.split("\n")}).with_row_index("source_row", offset=1)
-    lines = lines.with_columns(pl.col("source_row").cast(pl.Int64), pl.col("raw_text").str.strip_suffix("\r"))
-    lines = lines.filter(pl.col("raw_text").str.strip_chars() != "")  # a blank line is not a record
+    parts = [_decoded_json_lines(lines, log) for lines in _jsonl_lines(content)]
+    return (pl.concat(parts) if parts else _empty(log)), _EMPTY_FRAME
+
+
+def _decoded_json_lines(lines: pl.DataFrame, log: Log) -> pl.DataFrame:
+    """One chunk of lines decoded by DuckDB's JSON functions: each field's JSON type and text."""
     names = log.field_names
     paths = ", ".join("'$.\"" + name + "\"'" for name in names)
     erase_contract = json.dumps({name: None for name in names})
@@ -196,16 +233,16 @@ def _decode_jsonl(content: bytes, log: Log) -> tuple[pl.DataFrame, pl.DataFrame]
         decoded = con.sql(
             f"""
             with parsed as (
-                select source_row, raw_text,
+                select source_row, raw_text, invalid_utf8,
                        case when json_valid(raw_text) then json_type(raw_text) = 'OBJECT' else false end as is_object
                 from lines
             ), fields as (
-                select source_row, is_object, raw_text,
+                select source_row, is_object, invalid_utf8,
                        case when is_object then json_extract(raw_text::JSON, [{paths}]) end as vals,
                        case when is_object then json_merge_patch(raw_text, '{erase_contract}') end as extras
                 from parsed
             )
-            select source_row, is_object, raw_text,
+            select source_row, is_object, invalid_utf8,
                    nullif(extras, '{{}}') as extra_fields,
                    {field_columns}
             from fields
@@ -219,7 +256,7 @@ def _decode_jsonl(content: bytes, log: Log) -> tuple[pl.DataFrame, pl.DataFrame]
     columns = [
         pl.col("source_row"), pl.col("extra_fields"),
         pl.when(~pl.col("is_object")).then(pl.lit("malformed_json")).alias("record_error"),
-        _utf8_error(pl.col("raw_text"), is_utf8).alias("invalid_utf8"),
+        pl.col("invalid_utf8"),
     ]
     for field in log.fields:
         json_type = pl.col(f"{field.name}__json_type")
@@ -230,7 +267,7 @@ def _decode_jsonl(content: bytes, log: Log) -> tuple[pl.DataFrame, pl.DataFrame]
             type_ok = type_ok | ((json_type == "DOUBLE") & pl.col(field.name).str.contains(r"^-?\d+$"))
         columns.append(pl.when(absent).then(None).otherwise(pl.col(field.name)).alias(field.name))
         columns.append((absent | type_ok).alias(f"{field.name}__type_ok"))
-    return decoded.select(columns), lines
+    return decoded.select(columns)
 
 
 def _decode_csv(content: bytes, log: Log) -> tuple[pl.DataFrame, pl.DataFrame]:

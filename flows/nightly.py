@@ -49,6 +49,7 @@ class NightResult:
     inputs: list[dict] = field(default_factory=list)
     quarantine_ratio: float = 0.0
     stage_seconds: dict = field(default_factory=dict)
+    stage_peak_rss_mib: dict = field(default_factory=dict)
 
 
 task_options = dict(cache_policy=NO_CACHE, persist_result=False)
@@ -167,4 +168,4 @@ def nightly(paths_by_log: dict[str, list[str]], db: str = str(warehouse.DEFAULT_
     return NightResult(run_id=run_id, exit_code=EXIT_GATE if failed else EXIT_OK, status=run_row["status"],
                        run_dir=run_dir, gates_failed=failed, plan_summary=plan_doc["summary"],
                        health_summary=health_doc["summary"], inputs=inputs, quarantine_ratio=ratio,
-                       stage_seconds=progress.seconds)
+                       stage_seconds=progress.seconds, stage_peak_rss_mib=progress.peak_rss_mib)

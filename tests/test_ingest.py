@@ -304,3 +304,23 @@ def test_redaction_happens_before_anything_is_stored(tmp_path, logs_dir):
     assert "api.example.com" in text  # public hosts stay
     for secret in secrets:
         assert secret not in text, secret
+
+
+def test_jsonl_is_decoded_the_same_whatever_the_chunk_size(tmp_path, logs_dir, monkeypatch):
+    from exportaudit import readers
+    lines = [json.dumps(delivery_record(attempt_id=f"a{i}")) for i in range(40)]
+    lines[7] = "not json"
+    lines[20] = ""
+    lines[21] = "   "
+    path = logs_dir / "d.jsonl"
+    path.write_bytes(("\r\n".join(lines) + "\n").encode() + b'{"attempt_id": "bad\xff"}')
+    from exportaudit.contract import LOGS
+    whole = readers.decode_file(readers.load_file("deliveries", path), LOGS["deliveries"]).records
+    monkeypatch.setattr(readers, "JSONL_CHUNK_BYTES", 50)
+    chunked_file = readers.decode_file(readers.load_file("deliveries", path), LOGS["deliveries"])
+    assert chunked_file.records.equals(whole)
+    assert whole["source_row"].to_list() == [n for n in range(1, 42) if n not in (21, 22)]
+    assert whole.filter(pl.col("record_error").is_not_null())["source_row"].to_list() == [8]
+    assert whole.filter(pl.col("invalid_utf8"))["source_row"].to_list() == [41]
+    raw = chunked_file.raw_texts(pl.Series([41, 8, 1]))
+    assert raw.to_list() == ['{"attempt_id": "bad\ufffd"}', "not json", lines[0]]
