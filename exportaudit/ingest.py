@@ -19,7 +19,7 @@ from exportaudit.contract import CODE, LOGS, STRING, Log
 from exportaudit.faults import checkpoint
 from exportaudit.readers import DecodedFile, decode_file, load_file, resolve_paths
 from exportaudit.redact import redact_str, redacted_column
-from transforms.record_validation import checked_records
+from transforms.record_validation import CheckedRecords, checked_records
 
 ACCEPTED, DUPLICATE, CONFLICTING = "accepted", "duplicate", "conflicting_duplicate"
 
@@ -150,15 +150,27 @@ def _quarantine_rows(rejected: pl.DataFrame, files: list[DecodedFile], log: Log,
     return pl.concat(parts)
 
 
+SLICE_ROWS = 2_000_000  # redaction and checks run a slice at a time: their text copies stay small
+
+
+def _checked_batch(files: list[DecodedFile], log: Log) -> CheckedRecords:
+    batch = _batch(files)
+    parts = [checked_records(redacted(batch.slice(offset, SLICE_ROWS), log), log)
+             for offset in range(0, max(batch.height, 1), SLICE_ROWS)]
+    return CheckedRecords(pl.concat([p.valid for p in parts], how="vertical_relaxed"),
+                          pl.concat([p.invalid for p in parts], how="vertical_relaxed"))
+
+
 def ingest_log(con, log: Log, files: list[DecodedFile], run_id: str, now: datetime) -> None:
     """Write one log's new files: accepted rows, quarantine rows and ingested_files rows."""
-    checked = checked_records(redacted(_batch(files), log), log)
+    checked = _checked_batch(files, log)
     existing = _existing_with_keys(con, log, checked.valid)
     valid = checked.valid.with_columns(status=duplicate_status(checked.valid, existing, log))
 
     schema = warehouse.ACCEPTED_SCHEMAS[log.name]
     sha256_by_index = {i: f.file.sha256 for i, f in enumerate(files)}
-    accepted = valid.filter(pl.col("status") == ACCEPTED).with_columns(
+    all_accepted = not (valid["status"] != ACCEPTED).any()
+    accepted = (valid if all_accepted else valid.filter(pl.col("status") == ACCEPTED)).with_columns(
         ingest_run_id=pl.lit(run_id),
         source_file_sha256=pl.col("file_index").replace_strict(sha256_by_index, return_dtype=pl.Utf8))
     accepted = schema.validate(accepted.select(list(schema.columns)))

@@ -324,3 +324,25 @@ def test_jsonl_is_decoded_the_same_whatever_the_chunk_size(tmp_path, logs_dir, m
     assert whole.filter(pl.col("invalid_utf8"))["source_row"].to_list() == [41]
     raw = chunked_file.raw_texts(pl.Series([41, 8, 1]))
     assert raw.to_list() == ['{"attempt_id": "bad\ufffd"}', "not json", lines[0]]
+
+
+def test_slicing_the_batch_changes_nothing(tmp_path, logs_dir, monkeypatch):
+    from exportaudit import ingest as ingest_module
+    logs = minimal_logs(logs_dir)
+    write_jsonl(logs["deliveries"], [
+        delivery_record(attempt_id="a"), delivery_record(attempt_id="b", outcome="bad"), delivery_record(attempt_id="a"),
+        delivery_record(attempt_id="c"), delivery_record(attempt_id="c", http_status=500), delivery_record(attempt_id="d"),
+        "junk", delivery_record(attempt_id="e", endpoint="https://u:pw@h.example/x?sig=1")])
+    tables = "select attempt_id, endpoint from deliveries order by 1"
+    quarantine = "select source_row, reason_codes from quarantine order by 1"
+    accounting = "select rows_read, rows_accepted, rows_quarantined, rows_duplicate from ingested_files order by log"
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    ingest(tmp_path / "one", [logs["exports"]], [logs["deliveries"]], [logs["archives"]])
+    monkeypatch.setattr(ingest_module, "SLICE_ROWS", 2)
+    ingest(tmp_path / "two", [logs["exports"]], [logs["deliveries"]], [logs["archives"]])
+    for sql in (tables, quarantine, accounting):
+        assert query(tmp_path / "one" / "w.duckdb", sql) == query(tmp_path / "two" / "w.duckdb", sql)
+    assert query(tmp_path / "two" / "w.duckdb", tables) == [("a", "https://grc.example.com/hook"),
+                                                           ("d", "https://grc.example.com/hook"),
+                                                           ("e", "https://h.example/x?REDACTED")]

@@ -113,7 +113,8 @@ def checked_records(decoded: pl.DataFrame, log: Log) -> CheckedRecords:
     frame = frame.with_columns(__invalid=pl.any_horizontal(problems) | pl.col("record_error").is_not_null()
                                | pl.col("invalid_utf8").fill_null(False))
     instants = [f"__instant_{f.name}" for f in log.fields if f.kind == TIMESTAMP]
-    valid = frame.filter(~pl.col("__invalid")).with_columns(_typed(f) for f in log.fields)
+    any_invalid = frame["__invalid"].any()
+    valid = (frame.filter(~pl.col("__invalid")) if any_invalid else frame).with_columns(_typed(f) for f in log.fields)
     valid = valid.with_columns(pl.col(f.name).cast(UTC_US) for f in log.fields if f.kind == TIMESTAMP)
     invalid = reasons(frame.filter(pl.col("__invalid")), log)
     return CheckedRecords(valid.drop("__invalid", *instants), invalid.drop("__invalid", *instants))
