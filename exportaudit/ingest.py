@@ -19,6 +19,7 @@ from exportaudit.contract import CODE, LOGS, STRING, Log
 from exportaudit.faults import checkpoint
 from exportaudit.readers import DecodedFile, decode_file, load_file, resolve_paths
 from exportaudit.redact import redact_str, redacted_column
+from schemas._columns import LINEAGE_COLUMNS
 from transforms.record_validation import CheckedRecords, checked_records
 
 ACCEPTED, DUPLICATE, CONFLICTING = "accepted", "duplicate", "conflicting_duplicate"
@@ -82,7 +83,7 @@ def duplicate_status(valid: pl.DataFrame, existing: pl.DataFrame, log: Log) -> p
         existing_keys = existing.select(key).unique().with_columns(__exists=pl.lit(True))
         known = keys.join(existing_keys, on=key, how="left", maintain_order="left")["__exists"].is_not_null()
         contested_rows = contested_rows | known
-    status = pl.Series("status", [ACCEPTED] * valid.height, dtype=pl.Utf8)
+    status = pl.repeat(ACCEPTED, valid.height, dtype=pl.Utf8, eager=True).alias("status")
     rows = contested_rows.arg_true()
     if len(rows) == 0:
         return status
@@ -168,12 +169,9 @@ def ingest_log(con, log: Log, files: list[DecodedFile], run_id: str, now: dateti
     valid = checked.valid.with_columns(status=duplicate_status(checked.valid, existing, log))
 
     schema = warehouse.ACCEPTED_SCHEMAS[log.name]
-    sha256_by_index = {i: f.file.sha256 for i, f in enumerate(files)}
-    all_accepted = not (valid["status"] != ACCEPTED).any()
-    accepted = (valid if all_accepted else valid.filter(pl.col("status") == ACCEPTED)).with_columns(
-        ingest_run_id=pl.lit(run_id),
-        source_file_sha256=pl.col("file_index").replace_strict(sha256_by_index, return_dtype=pl.Utf8))
-    accepted = schema.validate(accepted.select(list(schema.columns)))
+    # Pandera checks the contract fields of every valid record (duplicates included: the same
+    # checks apply); lineage columns are added by the insert itself.
+    schema.remove_columns(list(LINEAGE_COLUMNS)).validate(valid.select(log.field_names))
     conflicting = valid.filter(pl.col("status") == CONFLICTING).with_columns(
         reason_codes=pl.lit(["conflicting_duplicate"], dtype=pl.List(pl.Utf8)),
         reason_details=pl.concat_list(pl.lit("conflicting_duplicate:" + ",".join(log.natural_key))),
@@ -182,7 +180,7 @@ def ingest_log(con, log: Log, files: list[DecodedFile], run_id: str, now: dateti
         ["connector_visibility"] if log.name == "deliveries" else [])  # decides private-host redaction
     rejected = pl.concat([checked.invalid.select(kept), conflicting.select(kept)], how="vertical_relaxed")
     rejected = rejected.sort("file_index", "source_row")
-    warehouse.append(con, log.name, accepted)
+    warehouse.append_accepted(con, log.name, valid, [f.file.sha256 for f in files], run_id)
     checkpoint("ingest:inserted-accepted")
     warehouse.append(con, "quarantine", _quarantine_rows(rejected, files, log, run_id))
 
