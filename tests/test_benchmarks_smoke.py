@@ -1,0 +1,22 @@
+"""The benchmark runner keeps working (at a tiny size; no timing is asserted)."""
+
+import json
+import subprocess
+import sys
+
+from benchmarks.run import machine, markdown
+from exportaudit import sample_data
+
+
+def test_benchmark_night_runs_at_a_tiny_size(prefect_env, tmp_path):
+    data = tmp_path / "data"
+    sample_data.write_scaled(data, 50, fmt="parquet")
+    out = tmp_path / "result.json"
+    subprocess.run([sys.executable, "-m", "benchmarks.night", "--data", str(data), "--work", str(tmp_path / "work"),
+                    "--json", str(out), "--api-requests", "1"], env=prefect_env, check=True, timeout=300)
+    result = json.loads(out.read_text())
+    assert result["exit_code"] in (0, 3) and result["rows_read"] > 0
+    assert {"ingest", "rules", "artifacts and report", "warehouse writes"} <= set(result["stage_seconds"])
+    result.update(process_wall_seconds=1.0, peak_rss_mib=1.0, microseconds_per_row=1.0)
+    table = markdown([{"exports": 50, "format": "parquet", "result": result}], machine())
+    assert "| 50 | parquet |" in table
