@@ -59,6 +59,18 @@ def _groups(frame: pl.DataFrame, key: str, order) -> dict[str, tuple[int, list[d
     return groups
 
 
+def _sections(plan: Evidence, health: Evidence) -> dict[str, list[tuple]]:
+    """Report sections: per heading, its groups as (title, css class, count, first rows, columns, file)."""
+    decisions = _groups(plan.records["decisions"], "decision", DECISION_ORDER)
+    alerts = _groups(health.records["alerts"], "severity", ("critical", "warning"))
+    return {
+        "Delivery retry plan": [(DECISION_TITLES[d], d, count, rows, PLAN_COLUMNS, "retry-plan.json")
+                                for d, (count, rows) in decisions.items()],
+        "Archive reference health": [(f"{s.capitalize()} alerts", s, count, rows, ALERT_COLUMNS, "archive-health.json")
+                                     for s, (count, rows) in alerts.items()],
+    }
+
+
 # ---------------------------------------------------------------- Markdown
 def _md_table(rows: list[dict], columns) -> list[str]:
     lines = ["| " + " | ".join(title for _, title in columns) + " |", "|" + "---|" * len(columns)]
@@ -73,22 +85,16 @@ def render_markdown(plan: Evidence, health: Evidence, metrics: dict, trend: list
              "## Headline", ""]
     lines += _md_table([{"metric": title, "value": metrics[key]} for key, title in HEADLINE],
                        [("metric", "Metric"), ("value", "Value")])
-    lines += ["", "## Delivery retry plan", ""]
-    for decision, (count, rows) in _groups(plan.records["decisions"], "decision", DECISION_ORDER).items():
-        lines += [f"### {DECISION_TITLES[decision]} ({count})", ""]
-        if rows:
-            lines += _md_table(rows, PLAN_COLUMNS)
-            if count > len(rows):
-                lines.append(f"\n…and {count - len(rows)} more in retry-plan.json")
-        lines.append("")
-    lines += ["## Archive reference health", ""]
-    for severity, (count, rows) in _groups(health.records["alerts"], "severity", ("critical", "warning")).items():
-        lines += [f"### {severity.capitalize()} alerts ({count})", ""]
-        if rows:
-            lines += _md_table(rows, ALERT_COLUMNS)
-            if count > len(rows):
-                lines.append(f"\n…and {count - len(rows)} more in archive-health.json")
-        lines.append("")
+    lines.append("")
+    for heading, groups in _sections(plan, health).items():
+        lines += [f"## {heading}", ""]
+        for title, _, count, rows, columns, file_name in groups:
+            lines += [f"### {title} ({count})", ""]
+            if rows:
+                lines += _md_table(rows, columns)
+                if count > len(rows):
+                    lines.append(f"\n…and {count - len(rows)} more in {file_name}")
+            lines.append("")
     lines += ["## Input accounting", ""]
     lines += _md_table(plan["inputs"], INPUT_COLUMNS) if plan["inputs"] else ["No input files in this run."]
     lines += ["", "## Trend over runs", ""]
@@ -148,20 +154,15 @@ def render_html(plan: Evidence, health: Evidence, metrics: dict, trend: list[dic
                 f"<p>Run <code>{_h(plan['run_id'])}</code> · as_of <b>{_h(plan['as_of'])}</b> · generated "
                 f"{_h(plan['generated_at'])}<br>Evidence: retry plan <code>{_h(plan['evidence_id'])}</code>, "
                 f"archive health <code>{_h(health['evidence_id'])}</code></p>",
-                "<h2>Headline</h2>", f"<div class=tiles>{tiles}</div>", "<h2>Delivery retry plan</h2>"]
-    for decision, (count, rows) in _groups(plan.records["decisions"], "decision", DECISION_ORDER).items():
-        sections.append(f"<h3>{_h(DECISION_TITLES[decision])} ({count})</h3>")
-        if rows:
-            sections.append(_html_table(rows, PLAN_COLUMNS))
-            if count > len(rows):
-                sections.append(f"<p class=muted>…and {count - len(rows)} more in retry-plan.json</p>")
-    sections.append("<h2>Archive reference health</h2>")
-    for severity, (count, rows) in _groups(health.records["alerts"], "severity", ("critical", "warning")).items():
-        sections.append(f"<h3 class={severity}>{severity.capitalize()} alerts ({count})</h3>")
-        if rows:
-            sections.append(_html_table(rows, ALERT_COLUMNS))
-            if count > len(rows):
-                sections.append(f"<p class=muted>…and {count - len(rows)} more in archive-health.json</p>")
+                "<h2>Headline</h2>", f"<div class=tiles>{tiles}</div>"]
+    for heading, groups in _sections(plan, health).items():
+        sections.append(f"<h2>{_h(heading)}</h2>")
+        for title, css_class, count, rows, columns, file_name in groups:
+            sections.append(f"<h3 class={css_class}>{_h(title)} ({count})</h3>")
+            if rows:
+                sections.append(_html_table(rows, columns))
+                if count > len(rows):
+                    sections.append(f"<p class=muted>…and {count - len(rows)} more in {file_name}</p>")
     sections += ["<h2>Input accounting</h2>",
                  _html_table(plan["inputs"], INPUT_COLUMNS) if plan["inputs"] else "<p>No input files in this run.</p>",
                  "<h2>Trend over runs</h2>", trend_svg(trend)]
