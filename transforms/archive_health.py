@@ -78,12 +78,12 @@ def latest_custody(custody_checks: pl.LazyFrame, as_of: datetime) -> pl.LazyFram
     observed = ["observed_digest", "observed_lock_mode", "observed_retain_until", "observed_legal_hold"]
     return (
         up_to(custody_checks, "checked_at", as_of)
-        .sort("checked_at")
+        .sort("checked_at")  # group_by keeps this order within each reference
         .group_by("reference_id")
         .agg(
             latest_checked_at=pl.col("checked_at").last(),
             object_present=pl.col("object_present").last(),
-            **{column: pl.col(column).drop_nulls().last() for column in observed},
+            **{column: pl.col(column).last(ignore_nulls=True) for column in observed},
         )
     )
 
@@ -133,7 +133,7 @@ def alert_ids(alerts: pl.DataFrame) -> pl.Series:
 def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks: pl.LazyFrame,
                    as_of: datetime, policy) -> ArchiveHealth:
     """SPEC 3: findings per reference of every verified export, missing references, orphans."""
-    current = current_exports(exports, as_of)
+    current = current_exports(exports, as_of).collect().lazy()  # used four times below: computed once
     checked_exports = current.filter(pl.col("verification_state") == "verified").select(
         "export_id", "release_record_ref", "export_digest",
         required_retain_until=pl.coalesce(
@@ -143,7 +143,7 @@ def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks
     references = up_to(archives, "archived_at", as_of)
     custody = latest_custody(custody_checks, as_of)
     known = known_export_ids(exports, as_of).with_columns(export_known=pl.lit(True))
-    references = references.join(known, on="export_id", how="left")
+    references = references.join(known, on="export_id", how="left").collect().lazy()
     orphans = references.filter(pl.col("export_known").is_null())
 
     checked_references = reference_findings(
