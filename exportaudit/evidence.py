@@ -15,6 +15,7 @@ import polars as pl
 
 from transforms.archive_health import CHECKS, CRITICAL, WARNING, ArchiveHealth
 from transforms.retry_plan import REASON_CODES, RetryPlan
+from exportaudit.redact import redact_str
 from transforms.timestamps import format_instant, timestamp_text
 
 SCHEMA_VERSION = "exportaudit.evidence.v1"
@@ -128,7 +129,7 @@ def _header(kind: str, *, run_id: str, as_of: datetime, generated_at: datetime, 
         "run_id": run_id,
         "as_of": format_instant(as_of),
         "generated_at": format_instant(generated_at),
-        "generated_by": generated_by,
+        "generated_by": redact_str(generated_by),  # free text from the caller: redacted like any input
         "policy": policy,
         "dataset": dataset,
         "inputs": inputs,

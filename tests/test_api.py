@@ -69,6 +69,8 @@ def test_retry_policy_overrides_and_generated_by_does_not_change_evidence(client
     assert strict["plan"]["policy"]["max_attempts"] == 3
     assert strict["metadata"]["evidence_id"] != base["metadata"]["evidence_id"]
     assert client.post(RETRY_PLAN_PATH).status_code == 200  # no body: defaults, as_of now
+    leaky = client.post(RETRY_PLAN_PATH, json={"as_of": AS_OF, "generated_by": "ci token=SEKRET1 https://u:pw@h/x"})
+    assert "SEKRET1" not in leaky.text and ":pw@" not in leaky.text
 
 
 def test_archive_health_endpoint_and_its_parameters(client):
