@@ -74,12 +74,6 @@ class Evidence:
         return json.loads(self.canonical_bytes())
 
 
-def evidence_id(document: dict) -> str:
-    """evidence_id of a plain document (as read back from a file): same rule as `Evidence`."""
-    content = {key: value for key, value in document.items() if key not in NOT_CONTENT_KEYS}
-    return hashlib.sha256(canonical_json(content)).hexdigest()
-
-
 def dataset_identity(file_sha256s: list[str]) -> dict:
     """What the rules ran over: every file ever ingested, named by their sha256s."""
     joined = "\n".join(sorted(file_sha256s))

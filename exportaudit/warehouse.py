@@ -166,12 +166,6 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("COMMIT")
 
 
-def table_columns(con, table: str) -> list[str]:
-    return [row[0] for row in con.execute(
-        "select column_name from information_schema.columns where table_name = ? order by ordinal_position",
-        [table]).fetchall()]
-
-
 def append(con, table: str, frame: pl.DataFrame) -> None:
     """Insert a Polars frame into a table by column name (bulk, through Arrow)."""
     if frame.height == 0:
