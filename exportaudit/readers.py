@@ -180,6 +180,7 @@ def _utf8_error(raw_text: pl.Expr, file_is_utf8: bool) -> pl.Expr:
     return raw_text.str.contains("\ufffd", literal=True)
 
 
+JSON_WHITESPACE = " \t\r"  # a line of only these is blank (JSON's insignificant whitespace; "\n" ends the line)
 JSONL_CHUNK_BYTES = 64 * 1024 * 1024  # decoded a chunk at a time: memory stays bounded on big files
 
 
@@ -199,7 +200,7 @@ def _jsonl_lines(content: bytes) -> Iterator[pl.DataFrame]:
         first_line += len(pieces)
         start = end
         lines = lines.with_columns(pl.col("source_row").cast(pl.Int64), pl.col("raw_text").str.strip_suffix("\r"))
-        lines = lines.filter(pl.col("raw_text").str.strip_chars() != "")  # a blank line is not a record
+        lines = lines.filter(pl.col("raw_text").str.strip_chars(JSON_WHITESPACE) != "")  # a blank line is not a record
         yield lines.with_columns(invalid_utf8=_utf8_error(pl.col("raw_text"), is_utf8))
 
 
