@@ -155,6 +155,7 @@ SLICE_ROWS = 2_000_000  # redaction and checks run a slice at a time: their text
 
 
 def _checked_batch(files: list[DecodedFile], log: Log) -> CheckedRecords:
+    """The log's new records redacted and checked, valid ones typed (slices keep memory low)."""
     batch = _batch(files)
     parts = [checked_records(redacted(batch.slice(offset, SLICE_ROWS), log), log)
              for offset in range(0, max(batch.height, 1), SLICE_ROWS)]
