@@ -79,7 +79,7 @@ def _md_table(rows: list[dict], columns) -> list[str]:
 
 
 def render_markdown(plan: Evidence, health: Evidence, metrics: dict, trend: list[dict]) -> str:
-    lines = [f"# exportaudit — release evidence report", "",
+    lines = ["# exportaudit — release evidence report", "",
              f"Run `{md_escape(plan['run_id'])}` · as_of **{plan['as_of']}** · generated {plan['generated_at']}", "",
              f"Evidence: retry plan `{plan['evidence_id']}`, archive health `{health['evidence_id']}`", "",
              "## Headline", ""]
@@ -150,7 +150,7 @@ def trend_svg(trend: list[dict], width: int = 640, height: int = 180) -> str:
 def render_html(plan: Evidence, health: Evidence, metrics: dict, trend: list[dict]) -> str:
     tiles = "".join(f'<div class=tile><span class=muted>{_h(title)}</span><b>{_h(metrics[key])}</b></div>'
                     for key, title in HEADLINE)
-    sections = [f"<h1>exportaudit — release evidence report</h1>",
+    sections = ["<h1>exportaudit — release evidence report</h1>",
                 f"<p>Run <code>{_h(plan['run_id'])}</code> · as_of <b>{_h(plan['as_of'])}</b> · generated "
                 f"{_h(plan['generated_at'])}<br>Evidence: retry plan <code>{_h(plan['evidence_id'])}</code>, "
                 f"archive health <code>{_h(health['evidence_id'])}</code></p>",

@@ -76,6 +76,33 @@ def write_csv(path: Path, records: list[dict], gz: bool = False) -> Path:
     return path
 
 
+def run_argv(db: Path, out: Path, logs: dict[str, list[str]], as_of: str, *extra: str) -> list[str]:
+    """`exportaudit run` arguments for logs given as {"exports": [...], "custody_checks": [...], ...}."""
+    args = ["run", "--db", str(db), "--out", str(out), "--as-of", as_of, *extra]
+    for log, paths in logs.items():
+        args += ["--" + log.replace("_", "-"), *paths]
+    return args
+
+
+_HOLD_WAREHOUSE = """
+import duckdb, sys, time
+con = duckdb.connect(sys.argv[1], read_only=sys.argv[3] == "read-only")
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+con.close()
+"""
+
+
+def hold_warehouse(db: Path, seconds: float, read_only: bool):
+    """Another process holding the warehouse file (an analyst, or a run) for `seconds`."""
+    import subprocess
+    import sys
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_WAREHOUSE, str(db), str(seconds),
+                               "read-only" if read_only else "read-write"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
 def query(db: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(db), read_only=True) as con:
         return con.execute(sql).fetchall()

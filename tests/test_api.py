@@ -13,7 +13,8 @@ from exportaudit import warehouse
 from exportaudit.api import ARCHIVE_HEALTH_PATH, RETRY_PLAN_PATH, create_app
 from exportaudit.cli import main
 from exportaudit.ingest import ingest, read_inputs
-from tests.conftest import (DIGEST_B, archive_record, custody_record, delivery_record, export_record, write_jsonl)
+from tests.conftest import (DIGEST_B, archive_record, custody_record, delivery_record, export_record, run_argv,
+                            write_jsonl)
 
 AS_OF = "2026-11-20T06:00:00Z"
 
@@ -141,10 +142,7 @@ def test_missing_warehouse_is_a_503_not_a_crash(tmp_path):
 
 def test_api_answers_equal_the_cli_artifacts(prefect_server, tmp_path, logs_dir):
     logs = build_logs(logs_dir)
-    argv = ["run", "--db", str(tmp_path / "cli.duckdb"), "--out", str(tmp_path / "out"), "--as-of", AS_OF]
-    for log, paths in logs.items():
-        argv += ["--" + log.replace("_", "-"), *paths]
-    assert main(argv) == 0
+    assert main(run_argv(tmp_path / "cli.duckdb", tmp_path / "out", logs, AS_OF)) == 0
     plan_file = json.loads((tmp_path / "out" / "latest" / "retry-plan.json").read_bytes())
     health_file = json.loads((tmp_path / "out" / "latest" / "archive-health.json").read_bytes())
     client = TestClient(create_app(tmp_path / "cli.duckdb", token=""))

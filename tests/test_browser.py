@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import shutil
 
-import pytest
 
 from exportaudit.cli import main
+from tests.conftest import run_argv
 from tests.test_api import AS_OF, build_logs
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -17,10 +17,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 def test_console_tiles_and_both_controls(prefect_server, tmp_path, logs_dir, live_api):
     from playwright.sync_api import expect, sync_playwright
 
-    argv = ["run", "--db", str(tmp_path / "w.duckdb"), "--out", str(tmp_path / "out"), "--as-of", AS_OF]
-    for log, paths in build_logs(logs_dir).items():
-        argv += ["--" + log.replace("_", "-"), *paths]
-    assert main(argv) == 0
+    assert main(run_argv(tmp_path / "w.duckdb", tmp_path / "out", build_logs(logs_dir), AS_OF)) == 0
     base = live_api(tmp_path / "w.duckdb")
 
     with sync_playwright() as playwright:

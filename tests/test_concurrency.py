@@ -8,15 +8,12 @@ import urllib.request
 
 from exportaudit.api import RETRY_PLAN_PATH
 from exportaudit.cli import main
-from tests.conftest import delivery_record, write_jsonl
+from tests.conftest import delivery_record, run_argv, write_jsonl
 from tests.test_api import AS_OF, build_logs
 
 
 def _argv(tmp_path, logs):
-    argv = ["run", "--db", str(tmp_path / "w.duckdb"), "--out", str(tmp_path / "out"), "--as-of", AS_OF]
-    for log, paths in logs.items():
-        argv += ["--" + log.replace("_", "-"), *paths]
-    return argv
+    return run_argv(tmp_path / "w.duckdb", tmp_path / "out", logs, AS_OF)
 
 
 def test_nightly_run_while_the_api_answers(prefect_server, tmp_path, logs_dir, live_api):

@@ -15,7 +15,7 @@ import pytest
 
 from exportaudit.cli import main
 from exportaudit.faults import CRASH_POINTS
-from tests.conftest import archive_record, delivery_record, export_record, query, write_jsonl
+from tests.conftest import archive_record, delivery_record, export_record, query, run_argv, write_jsonl
 
 AS_OF = "2026-11-20T06:00:00Z"
 FILES = ["archive-health.json", "metrics.json", "metrics.prom", "report.html", "report.md", "retry-plan.json"]
@@ -38,10 +38,7 @@ def night_two_logs(folder: Path) -> dict[str, list[str]]:
 
 
 def argv(db: Path, out: Path, logs: dict) -> list[str]:
-    args = ["run", "--db", str(db), "--out", str(out), "--as-of", AS_OF]
-    for log, paths in logs.items():
-        args += ["--" + log.replace("_", "-"), *paths]
-    return args
+    return run_argv(db, out, logs, AS_OF)
 
 
 def run_in_subprocess(args: list[str], env: dict, crash_at: str | None = None) -> subprocess.CompletedProcess:

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from exportaudit.cli import main
-from tests.conftest import (DIGEST_A, DIGEST_B, archive_record, custody_record, delivery_record, export_record,
+from tests.conftest import (archive_record, delivery_record, export_record,
                             query, write_csv, write_jsonl)
 
 
@@ -254,7 +254,6 @@ def test_directory_and_glob_inputs(tmp_path, logs_dir):
 
 
 def test_blank_lines_and_empty_files_are_not_records(tmp_path, logs_dir):
-    logs = minimal_logs(logs_dir)
     (logs_dir / "e.jsonl").write_text("\n" + json.dumps(export_record()) + "\n\n   \n")
     (logs_dir / "empty.csv").write_bytes(b"")
     (logs_dir / "empty.jsonl.gz").write_bytes(b"")

@@ -109,6 +109,18 @@ def test_metrics_in_both_formats_and_prometheus_text_parses(prefect_server, tmp_
         assert f"exportaudit_{name}" in metrics and f"exportaudit_{name}" in samples and f"exportaudit_{name}" in typed
     assert samples["exportaudit_retry_plan_count"] == 1 == metrics["exportaudit_retry_plan_count"]
     assert samples["exportaudit_retryable_deliveries"] == metrics["exportaudit_retryable_deliveries"] == 1
+    plan, health = load(tmp_path, "retry-plan.json")["summary"], load(tmp_path, "archive-health.json")["summary"]
+    from_summaries = {  # each run metric is the evidence summary's count (SPEC 4.2)
+        "waiting_deliveries": plan["waiting_deliveries"], "held_deliveries": plan["held_deliveries"],
+        "suppressed_deliveries": plan["suppressed_deliveries"], "recovered_deliveries": plan["recovered_deliveries"],
+        "archive_health_alert_count": health["archive_health_alert_count"],
+        "archive_health_critical_alert_count": health["critical_alerts"],
+        "archive_health_warning_alert_count": health["warning_alerts"], "verified_exports": health["verified_exports"],
+        "exports_missing_reference": health["exports_missing_reference"],
+        "exports_unrepresented": health["exports_unrepresented"], "archive_health_report_count": 1,
+    }
+    for name, value in from_summaries.items():
+        assert metrics[f"exportaudit_{name}"] == samples[f"exportaudit_{name}"] == value, name
 
 
 def test_same_inputs_as_of_and_policy_give_identical_evidence(prefect_server, tmp_path, logs_dir):

@@ -9,17 +9,15 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
 from exportaudit.api import ARCHIVE_HEALTH_PATH, RETRY_PLAN_PATH, create_app
 from exportaudit.contract import LOGS, STRING
 from exportaudit.cli import main
-from tests.conftest import (all_text_in_db, archive_record, custody_record, delivery_record, export_record, query,
-                            write_csv, write_jsonl)
+from tests.conftest import (all_text_in_db, archive_record, custody_record, delivery_record, export_record,
+                            hold_warehouse, query, run_argv, write_csv, write_jsonl)
 
 AS_OF = "2026-11-20T06:00:00Z"
 
@@ -33,26 +31,11 @@ def logs_in(folder: Path) -> dict[str, list[str]]:
 
 
 def argv(tmp_path: Path, logs: dict, *extra: str, db="w.duckdb", out="out", as_of=AS_OF) -> list[str]:
-    args = ["run", "--db", str(tmp_path / db), "--out", str(tmp_path / out), "--as-of", as_of, *extra]
-    for log, paths in logs.items():
-        args += ["--" + log.replace("_", "-"), *paths]
-    return args
-
-
-HOLD_READ_ONLY = """
-import duckdb, sys, time
-con = duckdb.connect(sys.argv[1], read_only=True)
-print("held", flush=True)
-time.sleep(float(sys.argv[2]))
-con.close()
-"""
+    return run_argv(tmp_path / db, tmp_path / out, logs, as_of, *extra)
 
 
 def hold(db: Path, seconds: float) -> subprocess.Popen:
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_READ_ONLY, str(db), str(seconds)],
-                              stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "held"
-    return holder
+    return hold_warehouse(db, seconds, read_only=True)  # an analyst's read-only connection
 
 
 # --- lock contention -------------------------------------------------------------------------------

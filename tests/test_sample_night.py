@@ -56,6 +56,10 @@ def test_every_planted_reference_gets_its_findings(sample_night):
     summary = health["summary"]
     assert summary["unchecked_references"] == len(expected.unchecked_references)
     assert summary["unmatched_custody_checks"] == expected.unmatched_custody_checks
+    missing = {export_id for (export_id, _), checks in expected.findings.items() if "missing_reference" in checks}
+    assert summary["exports_missing_reference"] == len(missing)
+    critical_exports = {k for k, v in expected.custody_status().items() if v == "critical"}
+    assert summary["exports_unrepresented"] == len(critical_exports) > len(missing)
     statuses = {e["export_id"]: e["custody_status"] for e in health["exports"]}
     assert {k: v for k, v in statuses.items() if k in expected.custody_status()} == expected.custody_status()
     assert all(count > 0 for count in summary["checks"].values())

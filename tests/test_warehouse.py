@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import duckdb
 import pytest
 
 from exportaudit import warehouse
+from tests.conftest import hold_warehouse
 
 
 def test_every_table_view_and_column_has_a_comment(tmp_path):
@@ -37,20 +35,8 @@ def test_schema_creation_is_idempotent_and_readable_read_only(tmp_path):
         assert reader.execute("select count(*) from exports").fetchone() == (0,)
 
 
-HOLD_SCRIPT = """
-import duckdb, sys, time
-con = duckdb.connect(sys.argv[1])
-print("held", flush=True)
-time.sleep(float(sys.argv[2]))
-con.close()
-"""
-
-
 def _hold(db, seconds):
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_SCRIPT, str(db), str(seconds)], stdout=subprocess.PIPE,
-                              text=True)
-    assert holder.stdout.readline().strip() == "held"
-    return holder
+    return hold_warehouse(db, seconds, read_only=False)  # another process with the file open for writing
 
 
 def test_connect_waits_for_another_process_then_succeeds(tmp_path, capsys):

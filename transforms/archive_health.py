@@ -126,7 +126,8 @@ def alert_ids(alerts: pl.DataFrame) -> pl.Series:
         key=pl.concat_str([pl.col("export_id"), pl.col("reference_id").fill_null(""), pl.col("check")], separator="|")
     )
     with duckdb.connect() as con:
-        hashed = con.sql("select left(sha256(key), 16) as alert_id from keys").pl()
+        con.register("alert_keys", keys)
+        hashed = con.sql("select left(sha256(key), 16) as alert_id from alert_keys").pl()
     return hashed.get_column("alert_id")
 
 
