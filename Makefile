@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SAMPLE := data/sample/.generated
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: run test sample bench clean
+.PHONY: run test sample bench browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,8 +14,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-$(SAMPLE): $(STAMP) exportaudit/sample_data.py
-	$(BIN)/python -m exportaudit.sample_data --out data/sample
+$(SAMPLE): $(STAMP) $(wildcard exportaudit/sample/*.py)
+	$(BIN)/python -m exportaudit.sample --out data/sample
 	touch $(SAMPLE)
 
 sample: $(SAMPLE)
@@ -25,7 +25,19 @@ run: $(STAMP) $(SAMPLE)
 	  --archives data/sample/archives.parquet --custody-checks data/sample/custody_checks.jsonl.gz \
 	  --as-of 2026-11-20T06:00:00Z --db data/exportaudit.duckdb --out reports
 
-test: $(STAMP)
+# The browser test drives Debian's Chromium (never `playwright install`): install it when
+# running as root, otherwise stop with one line saying what to do.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "make: installing Chromium for the browser test (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "make test needs Chromium for the browser test: run \`sudo apt-get install chromium\` (or \`sudo make browser\`), then \`make test\` again" >&2; \
+	  exit 1; \
+	fi
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -37,7 +37,7 @@ def dataset(exports: int, fmt: str) -> Path:
     if not (folder / ".complete").exists():
         shutil.rmtree(folder, ignore_errors=True)
         started = time.monotonic()
-        subprocess.run([sys.executable, "-m", "exportaudit.sample_data", "--out", str(folder), "--scale", str(exports),
+        subprocess.run([sys.executable, "-m", "exportaudit.sample", "--out", str(folder), "--scale", str(exports),
                         "--format", fmt], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         (folder / ".complete").write_text(f"{time.monotonic() - started:.1f}\n")
     return folder

@@ -5,12 +5,12 @@ import subprocess
 import sys
 
 from benchmarks.run import machine, markdown
-from exportaudit import sample_data
+from exportaudit.sample import write_scaled
 
 
 def test_benchmark_night_runs_at_a_tiny_size(prefect_env, tmp_path):
     data = tmp_path / "data"
-    sample_data.write_scaled(data, 50, fmt="parquet")
+    write_scaled(data, 50, fmt="parquet")
     out = tmp_path / "result.json"
     subprocess.run([sys.executable, "-m", "benchmarks.night", "--data", str(data), "--work", str(tmp_path / "work"),
                     "--json", str(out), "--api-requests", "1"], env=prefect_env, check=True, timeout=300)

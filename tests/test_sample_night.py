@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from exportaudit import sample_data
 from exportaudit.cli import main
+from exportaudit.sample import PLANTED_SECRETS, expected_outcomes, write_sample
 from tests.conftest import all_text_in_db, query
 
 AS_OF = "2026-11-20T06:00:00Z"
@@ -18,7 +18,7 @@ AS_OF = "2026-11-20T06:00:00Z"
 @pytest.fixture(scope="module")
 def sample_night(prefect_server, tmp_path_factory):
     folder = tmp_path_factory.mktemp("sample-night")
-    files = sample_data.write_sample(folder / "sample")
+    files = write_sample(folder / "sample")
     argv = ["run", "--db", str(folder / "w.duckdb"), "--out", str(folder / "reports"), "--as-of", AS_OF,
             "--exports", str(files["exports"]), "--deliveries", str(files["deliveries"]),
             "--archives", str(files["archives"]), "--custody-checks", str(files["custody_checks"])]
@@ -28,7 +28,7 @@ def sample_night(prefect_server, tmp_path_factory):
         "code": code, "folder": folder, "db": folder / "w.duckdb",
         "plan": json.loads((latest / "retry-plan.json").read_bytes()),
         "health": json.loads((latest / "archive-health.json").read_bytes()),
-        "expected": sample_data.expected_outcomes(),
+        "expected": expected_outcomes(),
     }
 
 
@@ -81,5 +81,5 @@ def test_no_planted_secret_survives_in_any_output(sample_night):
     folder: Path = sample_night["folder"]
     texts = [all_text_in_db(sample_night["db"])]
     texts += [p.read_text(errors="replace") for p in (folder / "reports").rglob("*") if p.is_file()]
-    for secret in sample_data.PLANTED_SECRETS:
+    for secret in PLANTED_SECRETS:
         assert not any(secret in text for text in texts), secret
