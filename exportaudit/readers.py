@@ -1,4 +1,4 @@
-"""Reading the four logs (SPEC 1, 1.6): file discovery and decoding of JSONL / CSV / Parquet
+"""Reading the four logs (docs/inputs.md#input-logs, 1.6): file discovery and decoding of JSONL / CSV / Parquet
 into one *decoded* frame shape, whatever the format.
 
 A decoded frame has, per record: `source_row` (JSON line number, CSV data row number, or
@@ -6,9 +6,10 @@ Parquet row number, all 1-based), `record_error` ("malformed_json" or null), `in
 (true when the record held bytes that are not UTF-8),
 `extra_fields` (JSON object of non-contract fields, or null) and, per contract field `f`,
 its text `f` (null when absent) and `f__type_ok` (false when present with the wrong type
-for its format). The record's raw text is built only when it is needed, for quarantined
-rows (`DecodedFile.raw_texts`). The format-free checks of the contract happen later, in
-`transforms.record_validation`.
+for its format). An empty string keeps its text "" here, whatever the field's type: making
+it null is a format-free rule, applied by validation. The record's raw text is built only
+when it is needed, for quarantined rows (`DecodedFile.raw_texts`). The format-free checks of
+the contract happen later, in `transforms.record_validation`.
 
 Decoding is bulk: DuckDB's JSON functions over all lines at once, Polars' CSV and
 Parquet readers; no Python loop over records.
@@ -29,6 +30,7 @@ import duckdb
 import polars as pl
 
 from exportaudit.contract import BOOL, INT, TIMESTAMP, Log
+from transforms.timestamps import UTC_US
 
 NATIVE_INSTANT = "<native instant>"  # text of a Parquet timestamp-with-zone value (see _parquet_records)
 
@@ -295,7 +297,8 @@ def _decode_csv(content: bytes, log: Log) -> tuple[pl.DataFrame, pl.DataFrame]:
             type_ok = value.is_in(["true", "false"])
         else:
             type_ok = pl.lit(True)
-        columns += [value.alias(field.name), (value.is_null() | (value == "") | type_ok).alias(f"{field.name}__type_ok")]
+        # A quoted "" cell stays "" (a bare blank cell is already null): validation makes it null.
+        columns += [value.alias(field.name), (value.is_null() | type_ok).alias(f"{field.name}__type_ok")]
     return frame.select(columns), frame
 
 
@@ -324,7 +327,7 @@ def _parquet_records(frame: pl.DataFrame, log: Log) -> pl.DataFrame:
             # text column only says whether it is present.
             columns += [pl.when(pl.col(field.name).is_not_null()).then(pl.lit(NATIVE_INSTANT)).alias(field.name),
                         pl.lit(True).alias(f"{field.name}__type_ok"),
-                        pl.col(field.name).cast(pl.Datetime("us", "UTC")).alias(f"__instant_{field.name}")]
+                        pl.col(field.name).cast(UTC_US).alias(f"__instant_{field.name}")]
             continue
         value, type_ok = _parquet_text(pl.col(field.name), dtype, field.kind)
         columns += [value.alias(field.name), (pl.col(field.name).is_null() | type_ok).alias(f"{field.name}__type_ok")]
@@ -332,7 +335,7 @@ def _parquet_records(frame: pl.DataFrame, log: Log) -> pl.DataFrame:
 
 
 def _parquet_text(column: pl.Expr, dtype: pl.DataType, kind: str) -> tuple[pl.Expr, pl.Expr]:
-    """Text of a Parquet column for a field of `kind`, and whether its native type fits (SPEC 1.6)."""
+    """Text of a Parquet column for a field of `kind`, and whether its native type fits (docs/inputs.md#fine-print-on-types-and-formats)."""
     is_string = dtype == pl.Utf8 or isinstance(dtype, (pl.Categorical, pl.Enum))
     if dtype.is_nested() or dtype == pl.Binary:  # never the right type; its text lives in raw_text
         return pl.lit(None, pl.Utf8), pl.lit(False)

@@ -1,4 +1,4 @@
-"""Checking decoded records against the contract (SPEC 1, 1.5, 1.6): typed values for the
+"""Checking decoded records against the contract (docs/inputs.md#input-logs, docs/inputs.md#bad-input-and-quarantine, docs/inputs.md#fine-print-on-types-and-formats): typed values for the
 valid ones, and every reason code that applies for the others. Pure Polars.
 
 Fast on big inputs: each check is one boolean expression; the reason lists are built only
@@ -25,13 +25,24 @@ class CheckedRecords(NamedTuple):
 
 def normalised_text(decoded: pl.DataFrame, log: Log) -> pl.DataFrame:
     """Empty strings become null; free codes are trimmed and lowercased (empty after that: null).
-    A column is rewritten only when it needs it (a cheap scan first): big columns are not copied."""
+    A column is rewritten only when it needs it (a cheap scan first): big columns are not copied.
+
+    An empty string is null in every field, whatever its type and format (docs/inputs.md): `""`
+    in a JSON int or bool field, a quoted `""` CSV cell, an empty value in a Parquet string
+    column. The readers flag such a value as a wrong type for int and bool fields; it is not one,
+    so its type flag is cleared here, once for all formats. In an optional field the record is
+    then valid with a null; in a required field it is `missing_required_field`, the same code as
+    an absent or JSON-null value, whatever the field's type."""
     updates = []
     for field in log.fields:
         value = pl.col(field.name)
+        has_empty = decoded.select((value == "").any()).item()
+        if has_empty:
+            type_ok = f"{field.name}__type_ok"
+            updates.append((pl.col(type_ok) | (value == "").fill_null(False)).alias(type_ok))
         if field.kind == CODE:
             value = value.str.strip_chars(TRIMMED_CHARACTERS).str.to_lowercase()
-        elif not decoded.select((value == "").any()).item():
+        elif not has_empty:
             continue
         updates.append(pl.when(value == "").then(None).otherwise(value).alias(field.name))
     return decoded.with_columns(updates)
