@@ -1,39 +1,30 @@
-"""The two answers (retry plan, archive health) computed from the warehouse's accepted records,
-as evidence documents: what the HTTP API serves, with the same transforms as the nightly run."""
+"""The two answers the HTTP API serves (retry plan, archive health), computed from the
+warehouse's accepted records by exportaudit/evaluation.py, the nightly run's own path."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
 
-from exportaudit import evidence, warehouse
-from exportaudit.history import ingested_sha256s
+from exportaudit import evaluation, evidence
 from exportaudit.policy import Policy
-from schemas import archive_alerts, archive_health, retry_plan
-from transforms.archive_health import archive_health as archive_health_transform
-from transforms.retry_plan import retry_plan as retry_plan_transform
+from exportaudit.vocabulary import GENERATED_BY_API
 
 
-def _context(con, as_of: datetime, generated_by: str) -> dict:
-    return dict(run_id=f"api-{uuid.uuid4().hex[:12]}", as_of=as_of, generated_at=datetime.now(timezone.utc),
-                generated_by=generated_by, dataset=evidence.dataset_identity(ingested_sha256s(con)), inputs=[])
+def _answer(con, answer: str, as_of: datetime, policy: Policy, generated_by: str) -> evidence.Evidence:
+    context = evaluation.context(con, run_id=f"api-{uuid.uuid4().hex[:12]}", as_of=as_of,
+                                 generated_at=datetime.now(timezone.utc), generated_by=generated_by, inputs=[])
+    answers = (answer,)
+    return evaluation.evaluate(evaluation.accepted(con, answers), as_of, policy, context, answers).documents[answer]
 
 
-def retry_plan_answer(con, as_of: datetime, policy: Policy, generated_by: str = "exportaudit api") -> evidence.Evidence:
-    plan = retry_plan_transform(warehouse.accepted_records(con, "deliveries"),
-                                warehouse.accepted_records(con, "exports"), as_of, policy)
-    retry_plan.schema.validate(plan.records)
-    return evidence.retry_plan_document(plan, policy=policy, **_context(con, as_of, generated_by))
+def retry_plan_answer(con, as_of: datetime, policy: Policy, generated_by: str = GENERATED_BY_API) -> evidence.Evidence:
+    return _answer(con, evaluation.RETRY_PLAN, as_of, policy, generated_by)
 
 
 def archive_health_answer(con, as_of: datetime, policy: Policy,
-                          generated_by: str = "exportaudit api") -> evidence.Evidence:
-    health = archive_health_transform(warehouse.accepted_records(con, "exports"),
-                                      warehouse.accepted_records(con, "archives"),
-                                      warehouse.accepted_records(con, "custody_checks"), as_of, policy)
-    archive_health.schema.validate(health.exports)
-    archive_alerts.schema.validate(health.alerts)
-    return evidence.archive_health_document(health, policy=policy, **_context(con, as_of, generated_by))
+                          generated_by: str = GENERATED_BY_API) -> evidence.Evidence:
+    return _answer(con, evaluation.ARCHIVE_HEALTH, as_of, policy, generated_by)
 
 
 def metadata(document: evidence.Evidence) -> dict:

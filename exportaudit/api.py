@@ -1,4 +1,4 @@
-"""HTTP API and Evidence Console (SPEC 9): read-only over the warehouse.
+"""HTTP API and Evidence Console (docs/outputs.md#http-api): read-only over the warehouse.
 
 Each request opens and closes its own read-only connection (waiting briefly, bounded,
 while a nightly run holds the file), so a nightly run is never locked out for long.
@@ -18,12 +18,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from exportaudit import answers, warehouse
+from exportaudit import answers, history, warehouse
 from exportaudit.console import CONSOLE_HTML
-from exportaudit.metrics import METRICS, prometheus_text
+from exportaudit.metrics import prometheus_text, recorded_run_metrics
 from exportaudit.policy import Policy, PolicyError
 from exportaudit.redact import redact_str
-from transforms.timestamps import format_instant, parse_instant
+from exportaudit.vocabulary import GENERATED_BY_API
+from transforms.timestamps import parse_instant
 
 BASE = "/runtime/go-pilot/rollback-drill-notifications/acknowledgements/audit-delivery"
 RETRY_PLAN_PATH = f"{BASE}/final-reporting-auditor-export/delivery-retry-plan"
@@ -37,7 +38,7 @@ class ApiError(Exception):
 
 
 class RetryPolicyOverrides(BaseModel):
-    """Retry policy keys of SPEC 2.3 to override for this request (others keep the server's policy)."""
+    """Retry policy keys of docs/retry-plan.md#decision-rules to override for this request (others keep the server's policy)."""
     model_config = ConfigDict(extra="forbid")
     max_attempts: StrictInt | None = Field(None, description="Failed attempts after which a delivery is suppressed (>= 1).")
     base_delay_minutes: float | None = Field(None, description="Backoff after the first failed attempt, minutes (>= 0).")
@@ -58,11 +59,11 @@ class EvidenceResponse(BaseModel):
 
 
 class RetryPlanResponse(EvidenceResponse):
-    plan: dict[str, Any] = Field(description="The retry-plan evidence document of SPEC 4.1.")
+    plan: dict[str, Any] = Field(description="The retry-plan evidence document of docs/outputs.md#evidence-documents.")
 
 
 class ArchiveHealthResponse(EvidenceResponse):
-    health: dict[str, Any] = Field(description="The archive-health evidence document of SPEC 4.1.")
+    health: dict[str, Any] = Field(description="The archive-health evidence document of docs/outputs.md#evidence-documents.")
 
 
 def _as_of(text: str | None) -> datetime:
@@ -134,7 +135,7 @@ def create_app(db_path: str | Path, policy: Policy | None = None, token: str | N
             key = next((k for k in overrides if repr(k) in str(error)), None)
             raise ApiError(422, str(error), f"retry_policy.{key}" if key else "retry_policy") from None
         with read_only() as con:
-            document = answers.retry_plan_answer(con, as_of, policy, request.generated_by or "exportaudit api")
+            document = answers.retry_plan_answer(con, as_of, policy, request.generated_by or GENERATED_BY_API)
         return Response(answers.response_bytes("plan", document), media_type="application/json")
 
     @app.get(ARCHIVE_HEALTH_PATH, dependencies=auth, response_model=ArchiveHealthResponse,
@@ -155,34 +156,16 @@ def create_app(db_path: str | Path, policy: Policy | None = None, token: str | N
             document = answers.archive_health_answer(con, instant, policy)
         return Response(answers.response_bytes("health", document), media_type="application/json")
 
-    def _runs(con, limit: int = 1000) -> list[dict]:
-        cursor = con.execute(f"select * from runs order by finished_at desc, run_id desc limit {int(limit)}")
-        names = [d[0] for d in cursor.description]
-        return [{k: (format_instant(v) if isinstance(v, datetime) else v) for k, v in zip(names, row)}
-                for row in cursor.fetchall()]
-
     @app.get("/runs", dependencies=auth, summary="History of nightly runs, newest first")
     def runs() -> dict:
         with read_only() as con:
-            history = _runs(con)
-            totals = _totals(con)
-        return {"runs": history, "totals": totals}
-
-    def _totals(con) -> dict:
-        row = con.execute("select count(*), coalesce(sum(retryable_deliveries), 0), "
-                          "coalesce(sum(archive_health_alert_count), 0) from runs").fetchall()[0]
-        return {"retry_plan_count": row[0], "retryable_deliveries": int(row[1]),
-                "archive_health_report_count": row[0], "archive_health_alert_count": int(row[2])}
+            return {"runs": history.runs(con), "totals": history.history_totals(con).tiles()}
 
     @app.get("/metrics", dependencies=auth, response_class=PlainTextResponse, summary="Prometheus metrics")
     def metrics() -> PlainTextResponse:
         with read_only() as con:
-            latest = _runs(con, limit=1)
-            total = con.execute("select count(*) from runs").fetchall()[0][0]
-        values = {name: latest[0][name] for name in METRICS if latest and latest[0].get(name) is not None}
-        if latest:
-            values.update(retry_plan_count=1, archive_health_report_count=1)
-        text = prometheus_text(values, {"retry_plans_total": total, "archive_health_reports_total": total})
+            latest, totals = history.latest_run(con), history.history_totals(con)
+        text = prometheus_text(recorded_run_metrics(latest), totals.metrics())
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     @app.get("/healthz", summary="Liveness")
@@ -192,7 +175,7 @@ def create_app(db_path: str | Path, policy: Policy | None = None, token: str | N
     @app.get("/console/tiles", dependencies=auth, summary="History totals shown on the console tiles")
     def tiles() -> dict:
         with read_only() as con:
-            return _totals(con)
+            return history.history_totals(con).tiles()
 
     @app.get("/console", dependencies=auth, response_class=HTMLResponse, summary="Evidence Console")
     def console() -> HTMLResponse:

@@ -1,18 +1,19 @@
-"""The `exportaudit` command line (SPEC 8). Exit codes: 0 done; 2 unusable arguments or
+"""The `exportaudit` command line (docs/outputs.md#command-line). Exit codes: 0 done; 2 unusable arguments or
 unreadable input; 3 a gate failed; 1 anything else."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import uuid
 from datetime import datetime, timezone
 
 from exportaudit.policy import PolicyError
 from exportaudit.readers import UnreadableInput
 from exportaudit.redact import redact_str
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_GATE = 0, 1, 2, 3
+from exportaudit.vocabulary import (
+    DEFAULT_DB, DEFAULT_OUT, EXIT_ERROR, EXIT_OK, EXIT_USAGE, FAIL_ON_LEVELS, GENERATED_BY_RUN, GENERATED_BY_SCHEDULE,
+    NEVER,
+)
 
 
 class UsageError(Exception):
@@ -31,8 +32,12 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--archives", nargs="+", required=True, metavar="P", help="archive references: same forms")
     parser.add_argument("--custody-checks", nargs="+", default=[], metavar="P",
                         help="custody checks (optional log): same forms")
-    parser.add_argument("--db", default="data/exportaudit.duckdb", metavar="PATH",
-                        help="DuckDB warehouse (default data/exportaudit.duckdb)")
+    _add_db(parser)
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", default=str(DEFAULT_DB), metavar="PATH",
+                        help=f"DuckDB warehouse (default {DEFAULT_DB})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,15 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="one nightly run as a Prefect flow: ingest, rules, evidence, report")
     _add_inputs(run)
     run.add_argument("--as-of", metavar="TS", help="ISO-8601 instant with offset to evaluate at (default: now, UTC)")
-    run.add_argument("--out", default="reports", metavar="DIR",
-                     help="output directory; writes DIR/<run_id>/ and DIR/latest/ (default reports)")
-    run.add_argument("--policy", metavar="FILE.toml", help="policy file of flat keys (SPEC 7)")
-    run.add_argument("--fail-on", choices=["never", "warning", "critical"], default="never",
-                     help="exit 3 when an alert of this severity or worse exists (default never)")
-    run.add_argument("--generated-by", default="exportaudit run", help="who asked for the run (evidence metadata)")
+    run.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR",
+                     help=f"output directory; writes DIR/<run_id>/ and DIR/latest/ (default {DEFAULT_OUT})")
+    run.add_argument("--policy", metavar="FILE.toml", help="policy file of flat keys (docs/outputs.md#policy-file)")
+    run.add_argument("--fail-on", choices=FAIL_ON_LEVELS, default=NEVER,
+                     help=f"exit 3 when an alert of this severity or worse exists (default {NEVER})")
+    run.add_argument("--generated-by", default=GENERATED_BY_RUN, help="who asked for the run (evidence metadata)")
     api = commands.add_parser("api", help="serve the HTTP API and Evidence Console, read-only over the warehouse")
-    api.add_argument("--db", default="data/exportaudit.duckdb", metavar="PATH",
-                     help="DuckDB warehouse (default data/exportaudit.duckdb)")
+    _add_db(api)
     api.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     api.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     api.add_argument("--policy", metavar="FILE.toml", help="base policy; requests may override their keys")
@@ -64,9 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "(PREFECT_API_URL); each run evaluates at its start time")
     _add_inputs(schedule)
     schedule.add_argument("--cron", default="0 2 * * *", help='cron expression, UTC (default "0 2 * * *")')
-    schedule.add_argument("--out", default="reports", metavar="DIR", help="output directory (default reports)")
-    schedule.add_argument("--policy", metavar="FILE.toml", help="policy file of flat keys (SPEC 7)")
-    schedule.add_argument("--fail-on", choices=["never", "warning", "critical"], default="never",
+    schedule.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR",
+                          help=f"output directory (default {DEFAULT_OUT})")
+    schedule.add_argument("--policy", metavar="FILE.toml", help="policy file of flat keys (docs/outputs.md#policy-file)")
+    schedule.add_argument("--fail-on", choices=FAIL_ON_LEVELS, default=NEVER,
                           help="mark runs failed when an alert of this severity or worse exists")
     schedule.add_argument("--name", default="exportaudit-nightly", help="deployment name")
     return parser
@@ -104,9 +109,9 @@ def command_run(args) -> int:
     """Validate everything that can make the run unusable (exit 2) before Prefect starts, then run the flow."""
     from pathlib import Path
 
-    from exportaudit.ingest import read_inputs
+    from exportaudit.ingest import DecodedInputs, read_inputs
     from exportaudit.policy import load_policy
-    from exportaudit.prefect_env import configure_prefect
+    from exportaudit.prefect_env import configure_prefect, prefect_home
     from transforms.timestamps import parse_instant
 
     if args.as_of:
@@ -115,20 +120,18 @@ def command_run(args) -> int:
         except ValueError:
             raise UsageError(f"--as-of: not an ISO-8601 timestamp with offset: {args.as_of!r}") from None
     load_policy(args.policy)
-    decoded = read_inputs(inputs_of(args))
-    configure_prefect(Path(args.db).resolve().parent / ".prefect")
+    preread = DecodedInputs(read_inputs(inputs_of(args)))  # unreadable input: exit 2 before Prefect starts
+    configure_prefect(prefect_home(args.db))
 
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from exportaudit.summary import print_summary
-    from flows.nightly import PREREAD, nightly
+    from flows.nightly import nightly
 
-    key = uuid.uuid4().hex
-    PREREAD[key] = decoded
     interactive = sys.stderr.isatty()
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):  # no 1 s wait at exit
         result = nightly(inputs_of(args), db=args.db, out=args.out, as_of=args.as_of, policy_path=args.policy,
-                         fail_on=args.fail_on, generated_by=args.generated_by, preread_key=key,
+                         fail_on=args.fail_on, generated_by=args.generated_by, preread=preread,
                          show_progress=interactive)
     print_summary(result, Path(args.out))
     return result.exit_code
@@ -140,19 +143,19 @@ def command_schedule(args) -> int:
     from pathlib import Path
 
     from exportaudit.policy import load_policy
-    from exportaudit.prefect_env import configure_prefect
+    from exportaudit.prefect_env import configure_prefect, prefect_home
 
     if not os.environ.get("PREFECT_API_URL"):
         raise UsageError("schedule needs a running Prefect server: start `prefect server start --host 127.0.0.1` "
                          "and set PREFECT_API_URL to its /api address (see README)")
     load_policy(args.policy)
-    configure_prefect(Path(args.db).resolve().parent / ".prefect")
+    configure_prefect(prefect_home(args.db))
     from flows.nightly import nightly
 
     parameters = {"paths_by_log": {k: [str(Path(p).resolve()) for p in v] for k, v in inputs_of(args).items()},
                   "db": str(Path(args.db).resolve()), "out": str(Path(args.out).resolve()),
                   "policy_path": str(Path(args.policy).resolve()) if args.policy else None,
-                  "fail_on": args.fail_on, "generated_by": "exportaudit schedule"}
+                  "fail_on": args.fail_on, "generated_by": GENERATED_BY_SCHEDULE}
     nightly.serve(name=args.name, cron=args.cron, parameters=parameters)
     return EXIT_OK
 

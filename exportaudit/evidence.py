@@ -1,4 +1,4 @@
-"""Evidence documents (SPEC 4.1): canonical JSON, evidence ids, summaries, and records as JSON.
+"""Evidence documents (docs/outputs.md#evidence-documents): canonical JSON, evidence ids, summaries, and records as JSON.
 
 Everything here is a pure function of its arguments, so the same dataset, as_of and policy
 give the same records and evidence_id, byte for byte.
@@ -13,9 +13,10 @@ from typing import Any
 
 import polars as pl
 
-from transforms.archive_health import CHECKS, CRITICAL, WARNING, ArchiveHealth
-from transforms.retry_plan import REASON_CODES, RetryPlan
 from exportaudit.redact import redact_str
+from exportaudit.vocabulary import CHECKS, CRITICAL, HOLD, REASON_CODES, RETRY, SUPPRESS, WAIT, WARNING
+from transforms.archive_health import ArchiveHealth
+from transforms.retry_plan import RetryPlan
 from transforms.timestamps import format_instant, timestamp_text
 
 SCHEMA_VERSION = "exportaudit.evidence.v1"
@@ -33,7 +34,7 @@ def canonical_json(document: Any) -> bytes:
 
 def records_json(frame: pl.DataFrame) -> bytes:
     """Canonical JSON of a list of records, encoded by Polars in bulk: keys sorted, compact,
-    instants as SPEC 1 timestamps. Byte-identical to `canonical_json(frame.to_dicts())` for
+    instants as docs/inputs.md#input-logs timestamps. Byte-identical to `canonical_json(frame.to_dicts())` for
     strings, integers, booleans and nulls (checked by a property test)."""
     if frame.height == 0:
         return b"[]"
@@ -56,7 +57,7 @@ def _spliced(header: dict, records_text: dict[str, bytes]) -> bytes:
 
 
 class Evidence:
-    """An evidence document (SPEC 4.1): a header of small values plus record lists kept as frames."""
+    """An evidence document (docs/outputs.md#evidence-documents): a header of small values plus record lists kept as frames."""
 
     def __init__(self, header: dict, records: dict[str, pl.DataFrame]):
         content = {key: value for key, value in header.items() if key not in NOT_CONTENT_KEYS}
@@ -87,10 +88,10 @@ def retry_plan_summary(plan: RetryPlan) -> dict:
     by_code = dict(zip(codes["reason_code"], codes["count"]))
     return {
         "failed_deliveries": plan.records.height,
-        "retryable_deliveries": int(by_decision.get("retry", 0)),
-        "waiting_deliveries": int(by_decision.get("wait", 0)),
-        "held_deliveries": int(by_decision.get("hold", 0)),
-        "suppressed_deliveries": int(by_decision.get("suppress", 0)),
+        "retryable_deliveries": int(by_decision.get(RETRY, 0)),
+        "waiting_deliveries": int(by_decision.get(WAIT, 0)),
+        "held_deliveries": int(by_decision.get(HOLD, 0)),
+        "suppressed_deliveries": int(by_decision.get(SUPPRESS, 0)),
         "recovered_deliveries": plan.recovered_deliveries,
         "reason_codes": {code: int(by_code.get(code, 0)) for code in REASON_CODES},
     }

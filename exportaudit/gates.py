@@ -1,15 +1,24 @@
-"""The run's gates (SPEC 1.5 input-quality gate, SPEC 8 --fail-on): any failed gate makes
+"""The run's gates (docs/inputs.md#bad-input-and-quarantine input-quality gate, docs/outputs.md#command-line --fail-on): any failed gate makes
 the run exit 3, after everything has been written."""
 
 from __future__ import annotations
 
+from exportaudit.ingest import FileAccount, rows_quarantined, rows_read
 from exportaudit.policy import Policy
+from exportaudit.vocabulary import EXIT_GATE, EXIT_OK, GATE_FAILED, NEVER, SEVERITIES, SUCCEEDED
 
-SEVERITY_RANK = {"never": None, "warning": ("warning", "critical"), "critical": ("critical",)}
+# --fail-on level -> the severities that fail the run: that level and every worse one.
+SEVERITY_RANK = {NEVER: (), **{level: tuple(reversed(SEVERITIES[:n + 1])) for n, level in enumerate(SEVERITIES)}}
+
+
+def quarantine_ratio(accounts: list[FileAccount]) -> float:
+    """Rows quarantined / rows read by this run's ingest; 0 when nothing was read."""
+    read = rows_read(accounts)
+    return rows_quarantined(accounts) / read if read else 0.0
 
 
 def gates(policy: Policy, fail_on: str, quarantine_ratio: float, health_summary: dict) -> list[str]:
-    """Gates that failed (SPEC 1.5 quality gate, SPEC 8 --fail-on); any makes the run exit 3."""
+    """Gates that failed (docs/inputs.md#bad-input-and-quarantine quality gate, docs/outputs.md#command-line --fail-on); any makes the run exit 3."""
     failed = []
     if quarantine_ratio > policy.max_quarantine_ratio:
         failed.append(f"quarantine ratio {quarantine_ratio:.4f} > max_quarantine_ratio {policy.max_quarantine_ratio}")
@@ -19,3 +28,11 @@ def gates(policy: Policy, fail_on: str, quarantine_ratio: float, health_summary:
         if count:
             failed.append(f"--fail-on {fail_on}: {count} alert(s) of severity {' or '.join(severities)}")
     return failed
+
+
+def run_status(gates_failed: list[str]) -> str:
+    return GATE_FAILED if gates_failed else SUCCEEDED
+
+
+def exit_code(gates_failed: list[str]) -> int:
+    return EXIT_GATE if gates_failed else EXIT_OK

@@ -1,4 +1,4 @@
-"""Ingestion (SPEC 1.5): read every given file first (an unreadable one stops the run before
+"""Ingestion (docs/inputs.md#bad-input-and-quarantine): read every given file first (an unreadable one stops the run before
 anything is written), then redact, validate, de-duplicate against the batch and the
 warehouse, and write accepted rows, quarantine and per-file accounting in one transaction.
 
@@ -27,7 +27,7 @@ ACCEPTED, DUPLICATE, CONFLICTING = "accepted", "duplicate", "conflicting_duplica
 
 @dataclass
 class FileAccount:
-    """One input file's accounting in one run (SPEC 4.1 `inputs`)."""
+    """One input file's accounting in one run (docs/outputs.md#evidence-documents `inputs`)."""
     log: str
     file_name: str
     sha256: str
@@ -42,8 +42,34 @@ class FileAccount:
         return {"name": record.pop("file_name"), **record}
 
 
-def read_inputs(paths_by_log: dict[str, list[str]]) -> list[DecodedFile]:
-    """Decode every file of every log; raises UnreadableInput on the first file that cannot be read."""
+def rows_read(accounts: list[FileAccount]) -> int:
+    return sum(account.rows_read for account in accounts)
+
+
+def rows_quarantined(accounts: list[FileAccount]) -> int:
+    return sum(account.rows_quarantined for account in accounts)
+
+
+class DecodedInputs:
+    """Files decoded before a run starts, handed to the flow as one explicit argument.
+
+    The command line decodes every file first, so unreadable input exits 2 before anything
+    runs, and the flow does not read them twice. Slots only, no __dict__: Prefect records flow
+    parameters as JSON and, on this object, gives up at once ("<DecodedInputs>") instead of
+    copying the frames it holds.
+    """
+
+    __slots__ = ("files",)
+
+    def __init__(self, files: list[DecodedFile]):
+        self.files = files
+
+
+def read_inputs(paths_by_log: dict[str, list[str]], preread: DecodedInputs | None = None) -> list[DecodedFile]:
+    """Decode every file of every log (unless decoded already, `preread`); raises UnreadableInput on the
+    first file that cannot be read."""
+    if preread is not None:
+        return preread.files
     decoded = []
     for log_name, specs in paths_by_log.items():
         for path in resolve_paths(specs):
@@ -59,7 +85,7 @@ def private_connector(records: pl.DataFrame, log: Log) -> pl.Series | None:
 
 
 def redacted(records: pl.DataFrame, log: Log) -> pl.DataFrame:
-    """SPEC 5 applied to every kept string field and the extra fields, before anything is checked
+    """docs/security.md#what-is-never-stored-or-printed applied to every kept string field and the extra fields, before anything is checked
     or stored. On deliveries, a private connector's hosts are hidden everywhere in its record."""
     private = private_connector(records, log)
     text_columns = [f.name for f in log.fields if f.kind in (STRING, CODE)] + ["extra_fields"]
@@ -67,7 +93,7 @@ def redacted(records: pl.DataFrame, log: Log) -> pl.DataFrame:
 
 
 def duplicate_status(valid: pl.DataFrame, existing: pl.DataFrame, log: Log) -> pl.Series:
-    """accepted / duplicate / conflicting_duplicate for each valid record (SPEC 1.5, 1.6).
+    """accepted / duplicate / conflicting_duplicate for each valid record (docs/inputs.md#bad-input-and-quarantine, 1.6).
 
     `valid` is in the order files and lines were given; `existing` holds the warehouse's
     accepted records with the same keys. A key already accepted keeps its record: equal

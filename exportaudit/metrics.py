@@ -1,4 +1,4 @@
-"""Run metrics (SPEC 4.2): one flat mapping, rendered as JSON and as Prometheus text."""
+"""Run metrics (docs/outputs.md#metrics): one flat mapping, rendered as JSON and as Prometheus text."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ METRICS: dict[str, str] = {
     "quarantined_rows": "Rows quarantined by this run's ingest.",
     "run_duration_seconds": "Wall time of the run, in seconds.",
 }
-# History totals, from the warehouse's runs table (SPEC 4.2): plans and reports ever written.
+# History totals, from the warehouse's runs table (docs/outputs.md#metrics): plans and reports ever written.
 HISTORY_METRICS: dict[str, str] = {
     "retry_plans_total": "Retry plans ever written (runs recorded in the warehouse).",
     "archive_health_reports_total": "Archive health reports ever written (runs recorded in the warehouse).",
@@ -48,6 +48,14 @@ def run_metrics(plan_summary: dict, health_summary: dict, quarantined_rows: int,
         "quarantined_rows": quarantined_rows,
         "run_duration_seconds": round(duration_seconds, 3),
     }
+
+
+def recorded_run_metrics(run: dict | None) -> dict:
+    """A recorded run's metrics (a row of the runs table), as `run_metrics` gave them; {} for no run."""
+    if run is None:
+        return {}
+    values = {name: run[name] for name in METRICS if run.get(name) is not None}
+    return {**values, "retry_plan_count": 1, "archive_health_report_count": 1}
 
 
 def _number(value: float) -> str:

@@ -12,8 +12,13 @@ from contextlib import contextmanager
 class Progress:
     def __init__(self, enabled: bool):
         self.enabled = enabled
+        self.started = time.monotonic()
         self.seconds: dict[str, float] = {}  # step -> wall seconds
         self.peak_rss_mib: dict[str, float] = {}  # step -> the process's peak RSS when the step ended
+
+    def elapsed_seconds(self) -> float:
+        """Wall seconds since the run started."""
+        return time.monotonic() - self.started
 
     @contextmanager
     def step(self, label: str):

@@ -1,4 +1,4 @@
-"""The release-review report (SPEC 4.3), rendered by pure functions from the evidence
+"""The release-review report (docs/outputs.md#report), rendered by pure functions from the evidence
 documents: Markdown and a self-contained HTML page (inline CSS and SVG, no external
 assets). Every value that comes from the inputs is escaped."""
 
@@ -11,11 +11,11 @@ import re
 import polars as pl
 
 from exportaudit.evidence import Evidence, records_json
+from exportaudit.vocabulary import DECISIONS, HOLD, RETRY, SEVERITIES, SUPPRESS, WAIT
 
 ROWS_PER_GROUP = 100  # the full lists are in the JSON evidence; the report stays readable
-DECISION_ORDER = ("retry", "wait", "hold", "suppress")
-DECISION_TITLES = {"retry": "Retry now", "wait": "Wait", "hold": "Hold — a person must decide",
-                   "suppress": "Suppressed — never retried automatically"}
+DECISION_TITLES = {RETRY: "Retry now", WAIT: "Wait", HOLD: "Hold — a person must decide",
+                   SUPPRESS: "Suppressed — never retried automatically"}
 HEADLINE = [
     ("retryable_deliveries", "Retryable deliveries"), ("waiting_deliveries", "Waiting deliveries"),
     ("held_deliveries", "Held deliveries"), ("suppressed_deliveries", "Suppressed deliveries"),
@@ -61,8 +61,8 @@ def _groups(frame: pl.DataFrame, key: str, order) -> dict[str, tuple[int, list[d
 
 def _sections(plan: Evidence, health: Evidence) -> dict[str, list[tuple]]:
     """Report sections: per heading, its groups as (title, css class, count, first rows, columns, file)."""
-    decisions = _groups(plan.records["decisions"], "decision", DECISION_ORDER)
-    alerts = _groups(health.records["alerts"], "severity", ("critical", "warning"))
+    decisions = _groups(plan.records["decisions"], "decision", DECISIONS)
+    alerts = _groups(health.records["alerts"], "severity", SEVERITIES)
     return {
         "Delivery retry plan": [(DECISION_TITLES[d], d, count, rows, PLAN_COLUMNS, "retry-plan.json")
                                 for d, (count, rows) in decisions.items()],

@@ -1,9 +1,9 @@
-"""The DuckDB warehouse (SPEC 4.4): connection with a bounded lock wait, tables with
+"""The DuckDB warehouse (docs/outputs.md#warehouse): connection with a bounded lock wait, tables with
 comments on every table and column, and the few reads and writes the run needs.
 
 Tables: the four accepted logs, `quarantine`, `ingested_files`, `runs`, `retry_plan`,
 `archive_health`, `archive_alerts` (rows of every run, keyed by run_id), and
-`latest_*` views of the latest successful run.
+`latest_*` views of the latest run.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import pandera.polars as pa
 import polars as pl
 
 from exportaudit.contract import LOGS
+from exportaudit.vocabulary import DEFAULT_DB, GATE_FAILED, SUCCEEDED
 from schemas import archive_alerts, archive_health, archives, custody_checks, deliveries, exports, retry_plan
 
-DEFAULT_DB = Path("data/exportaudit.duckdb")
 LOCK_TIMEOUT_SECONDS = 120.0  # default wait; EXPORTAUDIT_LOCK_TIMEOUT overrides it (read at each connect)
 
 ACCEPTED_SCHEMAS: dict[str, pa.DataFrameSchema] = {
@@ -43,8 +43,8 @@ QUARANTINE_COLUMNS = [
     ("source_file", "VARCHAR", "Base name of the file the record came from."),
     ("source_file_sha256", "VARCHAR", "sha256 of that file."),
     ("source_row", "BIGINT", "JSON line number, or CSV / Parquet data row number (1-based)."),
-    ("raw_text", "VARCHAR", "The record as read (CSV and Parquet rows as a JSON object), redacted (SPEC 5)."),
-    ("reason_codes", "VARCHAR[]", "Every reason code that applies (SPEC 1.5)."),
+    ("raw_text", "VARCHAR", "The record as read (CSV and Parquet rows as a JSON object), redacted (docs/security.md#what-is-never-stored-or-printed)."),
+    ("reason_codes", "VARCHAR[]", "Every reason code that applies (docs/inputs.md#bad-input-and-quarantine)."),
     ("reason_details", "VARCHAR[]", "Each reason with the field it concerns, e.g. missing_required_field:export_id."),
 ]
 INGESTED_FILES_COLUMNS = [
@@ -70,16 +70,19 @@ RUNS_COLUMNS = [
     ("as_of", "TIMESTAMPTZ", "Instant the rules were evaluated at (UTC)."),
     ("started_at", "TIMESTAMPTZ", "When the run started (UTC)."),
     ("finished_at", "TIMESTAMPTZ", "When the run finished (UTC)."),
-    ("status", "VARCHAR", "succeeded, or gate_failed when a gate (quarantine ratio, --fail-on) made it exit 3."),
+    ("status", "VARCHAR", f"{SUCCEEDED}, or {GATE_FAILED} when a gate (quarantine ratio, --fail-on) made it exit 3."),
     ("exit_code", "INTEGER", "Exit code of the run."),
     ("retry_plan_evidence_id", "VARCHAR", "evidence_id of the run's retry-plan.json."),
     ("archive_health_evidence_id", "VARCHAR", "evidence_id of the run's archive-health.json."),
     ("quarantine_ratio", "DOUBLE", "Quarantined rows / rows read in this run (0 when none read)."),
     ("run_duration_seconds", "DOUBLE", "Wall time of the run."),
-] + [(name, "BIGINT", f"Metric exportaudit_{name} of the run (SPEC 4.2).") for name in RUN_METRIC_COLUMNS]
+] + [(name, "BIGINT", f"Metric exportaudit_{name} of the run (docs/outputs.md#metrics).") for name in RUN_METRIC_COLUMNS]
 
+# Which run is the latest: the one that finished last (run_id breaks a tie). The one definition,
+# used by these views and by every run-history query (exportaudit/history.py).
+LATEST_RUN_FIRST = "finished_at desc, run_id desc"
 LATEST_VIEWS = {
-    "latest_run": ("The latest run.", "select * from runs order by finished_at desc, run_id desc limit 1"),
+    "latest_run": ("The latest run.", f"select * from runs order by {LATEST_RUN_FIRST} limit 1"),
     "latest_retry_plan": ("Retry plan of the latest run.",
                           "select * from retry_plan where run_id = (select run_id from latest_run)"),
     "latest_archive_health": ("Archive health export records of the latest run.",
@@ -151,7 +154,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("BEGIN")
     for name, schema in ACCEPTED_SCHEMAS.items():
         _create_table(con, name, schema.description, _schema_columns(schema))
-    _create_table(con, "quarantine", "Records that broke the contract, with every reason (SPEC 1.5); redacted.",
+    _create_table(con, "quarantine", "Records that broke the contract, with every reason (docs/inputs.md#bad-input-and-quarantine); redacted.",
                   QUARANTINE_COLUMNS)
     _create_table(con, "ingested_files", "Every file ever ingested, with its per-file accounting.",
                   INGESTED_FILES_COLUMNS)
@@ -203,3 +206,8 @@ def accepted_records(con, log: str) -> pl.LazyFrame:
     schema = ACCEPTED_SCHEMAS[log]
     frame = con.sql(f"select {', '.join(fields)} from {log}").pl()
     return frame.lazy().with_columns(pl.col(f).cast(schema.columns[f].dtype.type) for f in fields)
+
+
+def accepted_logs(con) -> dict[str, pl.LazyFrame]:
+    """Every accepted record of every log: what the rules run over."""
+    return {log: accepted_records(con, log) for log in ACCEPTED_SCHEMAS}

@@ -1,11 +1,11 @@
-"""The nightly run as a Prefect flow (SPEC 8): ingest -> rules -> validate -> write.
+"""The nightly run as a Prefect flow (docs/outputs.md#command-line): read inputs -> ingest -> load -> rules ->
+validate -> documents -> gates -> outputs -> record run -> point latest.
 
-Thin wiring: each task calls one adapter or one transform; no Polars logic lives here.
+Thin wiring: each task calls one adapter or one function; no Polars logic or arithmetic lives here.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,24 +17,16 @@ configure_prefect()
 from prefect import flow, task  # noqa: E402  (Prefect reads its settings at import)
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
-from exportaudit import artifacts, evidence, history, report, warehouse  # noqa: E402
+from exportaudit import artifacts, evaluation, history, outputs, warehouse  # noqa: E402
 from exportaudit.faults import checkpoint  # noqa: E402
-from exportaudit.gates import gates  # noqa: E402
-from exportaudit.ingest import FileAccount, ingest, read_inputs  # noqa: E402
-from exportaudit.metrics import metrics_document, prometheus_text, run_metrics  # noqa: E402
+from exportaudit.gates import gates, quarantine_ratio  # noqa: E402
+from exportaudit.ingest import DecodedInputs, FileAccount, ingest, read_inputs, rows_quarantined  # noqa: E402
+from exportaudit.metrics import run_metrics  # noqa: E402
 from exportaudit.policy import Policy, load_policy  # noqa: E402
 from exportaudit.prefect_artifacts import publish_prefect_artifacts  # noqa: E402
 from exportaudit.progress import Progress  # noqa: E402
-from schemas import archive_alerts, archive_health, retry_plan  # noqa: E402
-from transforms.archive_health import archive_health as archive_health_transform  # noqa: E402
-from transforms.retry_plan import retry_plan as retry_plan_transform  # noqa: E402
+from exportaudit.vocabulary import DEFAULT_DB, DEFAULT_OUT, GENERATED_BY_RUN, NEVER  # noqa: E402
 from transforms.timestamps import parse_instant  # noqa: E402
-
-# Files decoded by the command line before the flow starts (to refuse unreadable input with
-# exit 2 before anything runs), handed over so they are not read twice.
-PREREAD: dict[str, list] = {}
-
-EXIT_OK, EXIT_GATE = 0, 3
 
 
 @dataclass
@@ -56,8 +48,8 @@ task_options = dict(cache_policy=NO_CACHE, persist_result=False)
 
 
 @task(name="read inputs", **task_options)
-def read_inputs_task(paths_by_log: dict[str, list[str]], preread_key: str | None):
-    return PREREAD.pop(preread_key) if preread_key in PREREAD else read_inputs(paths_by_log)
+def read_inputs_task(paths_by_log: dict[str, list[str]], preread: DecodedInputs | None):
+    return read_inputs(paths_by_log, preread)
 
 
 @task(name="ingest", **task_options)
@@ -67,30 +59,54 @@ def ingest_task(con, decoded, run_id: str, now: datetime) -> list[FileAccount]:
 
 @task(name="load accepted records", **task_options)
 def load_accepted_task(con) -> dict:
-    return {log: warehouse.accepted_records(con, log) for log in warehouse.ACCEPTED_SCHEMAS}
+    return evaluation.accepted(con)
 
 
-@task(name="retry plan", **task_options)
-def retry_plan_task(accepted: dict, as_of: datetime, policy: Policy):
-    return retry_plan_transform(accepted["deliveries"], accepted["exports"], as_of, policy)
+@task(name="evidence context", **task_options)
+def context_task(con, run_id: str, as_of: datetime, started_at: datetime, generated_by: str,
+                 accounts: list[FileAccount]) -> dict:
+    return evaluation.context(con, run_id=run_id, as_of=as_of, generated_at=started_at, generated_by=generated_by,
+                              inputs=[account.as_input() for account in accounts])
 
 
-@task(name="archive health", **task_options)
-def archive_health_task(accepted: dict, as_of: datetime, policy: Policy):
-    return archive_health_transform(accepted["exports"], accepted["archives"], accepted["custody_checks"], as_of, policy)
+@task(name="rules, validation, evidence documents", **task_options)
+def evaluate_task(accepted: dict, as_of: datetime, policy: Policy, context: dict, progress: Progress):
+    checkpoint("rules:start")
+    return evaluation.evaluate(accepted, as_of, policy, context, stage=progress.step)
 
 
-@task(name="validate outputs", **task_options)
-def validate_task(plan, health) -> None:
-    retry_plan.schema.validate(plan.records)
-    archive_health.schema.validate(health.exports)
-    archive_alerts.schema.validate(health.alerts)
+@task(name="gates", **task_options)
+def gates_task(policy: Policy, fail_on: str, accounts: list[FileAccount], health_summary: dict) -> list[str]:
+    return gates(policy, fail_on, quarantine_ratio(accounts), health_summary)
 
 
-@task(name="evidence documents", **task_options)
-def evidence_task(plan, health, policy: Policy, context: dict) -> tuple[evidence.Evidence, evidence.Evidence]:
-    return (evidence.retry_plan_document(plan, policy=policy, **context),
-            evidence.archive_health_document(health, policy=policy, **context))
+@task(name="metrics", **task_options)
+def metrics_task(evaluated: evaluation.Evaluation, accounts: list[FileAccount], duration_seconds: float) -> dict:
+    return run_metrics(evaluated.plan_doc["summary"], evaluated.health_doc["summary"], rows_quarantined(accounts),
+                       duration_seconds)
+
+
+@task(name="run row", **task_options)
+def run_row_task(run_id: str, as_of: datetime, started_at: datetime, gates_failed: list[str],
+                 evaluated: evaluation.Evaluation, values: dict, accounts: list[FileAccount]) -> dict:
+    return history.run_row(run_id, as_of, started_at, gates_failed, evaluated.plan_doc, evaluated.health_doc,
+                           values, accounts)
+
+
+@task(name="history totals", **task_options)
+def history_totals_task(con, run_row: dict) -> history.RunTotals:
+    return history.history_totals(con, current=run_row)
+
+
+@task(name="trend", **task_options)
+def trend_task(con, run_row: dict) -> list[dict]:
+    return history.trend(con, current=run_row)
+
+
+@task(name="render outputs", **task_options)
+def render_outputs_task(evaluated: evaluation.Evaluation, values: dict, totals: history.RunTotals,
+                        trend: list[dict]) -> dict[str, bytes]:
+    return outputs.run_files(evaluated.plan_doc, evaluated.health_doc, values, totals, trend)
 
 
 @task(name="write run directory", **task_options)
@@ -99,8 +115,8 @@ def write_outputs_task(out_dir: Path, run_id: str, files: dict[str, bytes]) -> P
 
 
 @task(name="record run in warehouse", **task_options)
-def record_run_task(con, run_row: dict, plan, health) -> None:
-    history.record_run(con, run_row, plan.records, health.exports, health.alerts)
+def record_run_task(con, run_row: dict, evaluated: evaluation.Evaluation) -> None:
+    history.record_run(con, run_row, evaluated.plan.records, evaluated.health.exports, evaluated.health.alerts)
 
 
 @task(name="point latest", **task_options)
@@ -109,21 +125,21 @@ def point_latest_task(out_dir: Path, run_id: str) -> None:
 
 
 @flow(name="exportaudit-nightly", validate_parameters=False, log_prints=False)
-def nightly(paths_by_log: dict[str, list[str]], db: str = str(warehouse.DEFAULT_DB), out: str = "reports",
-            as_of: str | None = None, policy_path: str | None = None, fail_on: str = "never",
-            generated_by: str = "exportaudit run", run_id: str | None = None, preread_key: str | None = None,
+def nightly(paths_by_log: dict[str, list[str]], db: str = str(DEFAULT_DB), out: str = str(DEFAULT_OUT),
+            as_of: str | None = None, policy_path: str | None = None, fail_on: str = NEVER,
+            generated_by: str = GENERATED_BY_RUN, run_id: str | None = None, preread: DecodedInputs | None = None,
             show_progress: bool = False) -> NightResult:
-    """One night. Parameters are plain values so a schedule can run it too; as_of None means now."""
-    started = time.monotonic()
+    """One night. Parameters are plain values so a schedule can run it too; as_of None means now.
+    `preread`: the files of paths_by_log, decoded already (the command line reads them first)."""
+    progress = Progress(enabled=show_progress)  # also the run's stopwatch
     started_at = datetime.now(timezone.utc)
     as_of = parse_instant(as_of) if as_of else started_at
     policy = load_policy(policy_path)
     run_id = run_id or history.new_run_id(started_at)
     out_dir = Path(out)
-    progress = Progress(enabled=show_progress)
 
     with progress.step("read inputs"):
-        decoded = read_inputs_task(paths_by_log, preread_key)
+        decoded = read_inputs_task(paths_by_log, preread)
     con = warehouse.connect(db)
     try:
         warehouse.ensure_schema(con)
@@ -131,41 +147,24 @@ def nightly(paths_by_log: dict[str, list[str]], db: str = str(warehouse.DEFAULT_
             accounts = ingest_task(con, decoded, run_id, started_at)
         with progress.step("load accepted records"):
             accepted = load_accepted_task(con)
-        with progress.step("rules"):
-            checkpoint("rules:start")
-            plan = retry_plan_task(accepted, as_of, policy)
-            health = archive_health_task(accepted, as_of, policy)
-        with progress.step("validation"):
-            validate_task(plan, health)
+        context = context_task(con, run_id, as_of, started_at, generated_by, accounts)
+        evaluated = evaluate_task(accepted, as_of, policy, context, progress)  # timed as rules, validation, documents
         with progress.step("artifacts and report"):
-            inputs = [account.as_input() for account in accounts]
-            context = dict(run_id=run_id, as_of=as_of, generated_at=started_at, generated_by=generated_by,
-                           dataset=evidence.dataset_identity(history.ingested_sha256s(con)), inputs=inputs)
-            plan_doc, health_doc = evidence_task(plan, health, policy, context)
-            read = sum(a.rows_read for a in accounts)
-            quarantined = sum(a.rows_quarantined for a in accounts)
-            ratio = quarantined / read if read else 0.0
-            failed = gates(policy, fail_on, ratio, health_doc["summary"])
-            values = run_metrics(plan_doc["summary"], health_doc["summary"], quarantined, time.monotonic() - started)
-            run_row = history.run_row(run_id, as_of, started_at, failed, plan_doc, health_doc, values, ratio, read)
-            totals = history.history_totals(con, including_current=True)
-            trend = history.trend(con, current=run_row)
-            files = {
-                "retry-plan.json": plan_doc.canonical_bytes(),
-                "archive-health.json": health_doc.canonical_bytes(),
-                "metrics.json": evidence.canonical_json(metrics_document(run_id, plan_doc["as_of"], values, totals)),
-                "metrics.prom": prometheus_text(values, totals).encode(),
-                "report.md": report.render_markdown(plan_doc, health_doc, values, trend).encode(),
-                "report.html": report.render_html(plan_doc, health_doc, values, trend).encode(),
-            }
+            gates_failed = gates_task(policy, fail_on, accounts, evaluated.health_doc["summary"])
+            values = metrics_task(evaluated, accounts, progress.elapsed_seconds())
+            run_row = run_row_task(run_id, as_of, started_at, gates_failed, evaluated, values, accounts)
+            totals = history_totals_task(con, run_row)
+            trend = trend_task(con, run_row)
+            files = render_outputs_task(evaluated, values, totals, trend)
             run_dir = write_outputs_task(out_dir, run_id, files)
         with progress.step("warehouse writes"):
-            record_run_task(con, run_row, plan, health)
+            record_run_task(con, run_row, evaluated)
         point_latest_task(out_dir, run_id)
-        publish_prefect_artifacts(plan_doc, health_doc, values)
+        publish_prefect_artifacts(evaluated.plan_doc, evaluated.health_doc, values)
     finally:
         con.close()
-    return NightResult(run_id=run_id, exit_code=EXIT_GATE if failed else EXIT_OK, status=run_row["status"],
-                       run_dir=run_dir, gates_failed=failed, plan_summary=plan_doc["summary"],
-                       health_summary=health_doc["summary"], inputs=inputs, quarantine_ratio=ratio,
-                       stage_seconds=progress.seconds, stage_peak_rss_mib=progress.peak_rss_mib)
+    return NightResult(run_id=run_id, exit_code=run_row["exit_code"], status=run_row["status"], run_dir=run_dir,
+                       gates_failed=gates_failed, plan_summary=evaluated.plan_doc["summary"],
+                       health_summary=evaluated.health_doc["summary"], inputs=context["inputs"],
+                       quarantine_ratio=run_row["quarantine_ratio"], stage_seconds=progress.seconds,
+                       stage_peak_rss_mib=progress.peak_rss_mib)

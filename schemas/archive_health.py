@@ -1,9 +1,9 @@
-"""Pandera model of the archive health export records (SPEC 3): one per checked export."""
+"""Pandera model of the archive health export records (docs/archive-health.md): one per checked export."""
 
 import pandera.polars as pa
 import polars as pl
 
-from transforms.archive_health import CUSTODY_STATUSES
+from exportaudit.vocabulary import CUSTODY_STATUSES
 
 schema = pa.DataFrameSchema(
     {
@@ -18,7 +18,7 @@ schema = pa.DataFrameSchema(
         "warning_count": pa.Column(pl.Int64, checks=pa.Check.ge(0), description="Warning alerts."),
     },
     name="archive_health",
-    description="Archive reference health: one record per export whose current state is verified (SPEC 3).",
+    description="Archive reference health: one record per export whose current state is verified (docs/archive-health.md).",
     strict=True,
     ordered=True,
 )

@@ -1,15 +1,15 @@
-"""Pandera model of a retry plan (SPEC 2.4): one record per delivery in the plan."""
+"""Pandera model of a retry plan (docs/retry-plan.md#plan-record): one record per delivery in the plan."""
 
 import pandera.polars as pa
 import polars as pl
 
-from transforms.retry_plan import DECISIONS, ERROR_CLASSES, REASON_CODES
+from exportaudit.vocabulary import DECISIONS, ERROR_CLASSES, REASON_CODES, SCHEDULED_DECISIONS
 from transforms.timestamps import UTC_US
 
 
 def _next_attempt_only_for_retry_and_wait(data) -> pl.LazyFrame:
     return data.lazyframe.select(
-        pl.col("next_attempt_at").is_not_null() == pl.col("decision").is_in(["retry", "wait"])
+        pl.col("next_attempt_at").is_not_null() == pl.col("decision").is_in(list(SCHEDULED_DECISIONS))
     )
 
 
@@ -24,10 +24,10 @@ schema = pa.DataFrameSchema(
                               description="retry (safe now), wait (safe, not yet), hold (a person decides), "
                                           "suppress (never retry automatically)."),
         "reason_code": pa.Column(pl.Utf8, checks=pa.Check.isin(REASON_CODES),
-                                 description="Rule of SPEC 2.3 that gave the decision."),
+                                 description="Rule of docs/retry-plan.md#decision-rules that gave the decision."),
         "reason": pa.Column(pl.Utf8, description="One human sentence explaining the decision."),
         "error_class": pa.Column(pl.Utf8, checks=pa.Check.isin(ERROR_CLASSES),
-                                 description="Class of the last attempt's failure (SPEC 2.2)."),
+                                 description="Class of the last attempt's failure (docs/retry-plan.md#error-classes)."),
         "failed_attempts": pa.Column(pl.Int64, checks=pa.Check.ge(1), description="Number of failed attempts."),
         "max_attempts": pa.Column(pl.Int64, checks=pa.Check.ge(1), description="Policy max_attempts."),
         "first_attempt_at": pa.Column(UTC_US, description="First attempt (UTC)."),
@@ -43,7 +43,7 @@ schema = pa.DataFrameSchema(
     checks=[pa.Check(_next_attempt_only_for_retry_and_wait, name="next_attempt_at_only_for_retry_and_wait")],
     unique=["export_id", "destination"],
     name="retry_plan",
-    description="Delivery retry plan: one record per failed, undelivered delivery (SPEC 2).",
+    description="Delivery retry plan: one record per failed, undelivered delivery (docs/retry-plan.md).",
     strict=True,
     ordered=True,
 )

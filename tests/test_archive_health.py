@@ -1,4 +1,4 @@
-"""SPEC 3: archive reference health, check by check, with boundaries."""
+"""docs/archive-health.md: archive reference health, check by check, with boundaries."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import hashlib
 import pytest
 
 from exportaudit.policy import Policy
+from exportaudit.vocabulary import CHECKS, EXPORT_CHECKS, ORPHAN_CHECKS, REFERENCE_CHECKS
 from schemas.archive_alerts import schema as alerts_schema
 from schemas.archive_health import schema as health_schema
 from tests.conftest import DIGEST_A, DIGEST_B
 from tests.frames import at, frame
-from transforms.archive_health import archive_health
+from transforms.archive_health import CHECK_MESSAGES, CHECK_SEVERITY, archive_health
 
 AS_OF = at("2026-11-20T12:00:00Z")
 
@@ -204,3 +205,9 @@ def test_alert_ids_are_stable_and_sorted_critical_first():
 def test_only_verified_exports_are_checked(state):
     result = health(exports=[export(state=state)])
     assert result.exports.height == 0 and result.alerts.height == 0 and result.unchecked_references == 1
+
+
+def test_every_check_has_a_severity_and_a_message_and_one_level():
+    assert set(CHECK_SEVERITY) == set(CHECK_MESSAGES) == set(CHECKS)
+    levels = (REFERENCE_CHECKS, EXPORT_CHECKS, ORPHAN_CHECKS)
+    assert sum(len(level) for level in levels) == len(CHECKS) == len(set(CHECKS))

@@ -7,8 +7,7 @@ import pytest
 from exportaudit.contract import QUARANTINE_REASONS
 from exportaudit.metrics import HISTORY_METRICS, METRICS
 from exportaudit.policy import POLICY_FIELDS
-from transforms.archive_health import CHECKS
-from transforms.retry_plan import ERROR_CLASSES, REASON_CODES
+from exportaudit.vocabulary import CHECKS, ERROR_CLASSES, REASON_CODES
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

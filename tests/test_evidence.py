@@ -1,4 +1,4 @@
-"""SPEC 4.1: canonical JSON written in bulk is exactly Python's canonical JSON."""
+"""docs/outputs.md#evidence-documents: canonical JSON written in bulk is exactly Python's canonical JSON."""
 
 import hashlib
 import json
@@ -9,8 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exportaudit.evidence import Evidence, canonical_json, records_json
-
-UTC = pl.Datetime("us", "UTC")
+from transforms.timestamps import UTC_US as UTC
 
 
 @settings(max_examples=300, deadline=None)

@@ -1,9 +1,11 @@
-"""SPEC 1.5 and 8: the gates compare strictly; --fail-on counts the named severity or worse."""
+"""docs/inputs.md#bad-input-and-quarantine and docs/outputs.md#command-line: the gates compare strictly; --fail-on counts the named severity or worse."""
 
 import pytest
 
-from exportaudit.gates import gates
+from exportaudit.gates import SEVERITY_RANK, exit_code, gates, quarantine_ratio, run_status
+from exportaudit.ingest import FileAccount
 from exportaudit.policy import Policy
+from exportaudit.vocabulary import FAIL_ON_LEVELS
 
 SUMMARY = {"critical_alerts": 0, "warning_alerts": 0}
 
@@ -23,3 +25,20 @@ def test_fail_on(fail_on, critical, warning, fails):
 
 def test_a_ratio_of_one_passes_when_the_policy_allows_everything():
     assert gates(Policy(max_quarantine_ratio=1), "never", 1.0, SUMMARY) == []
+
+
+def test_fail_on_levels_name_the_severity_or_worse():
+    assert SEVERITY_RANK == {"never": (), "critical": ("critical",), "warning": ("warning", "critical")}
+    assert set(SEVERITY_RANK) == set(FAIL_ON_LEVELS)
+
+
+def test_quarantine_ratio_of_the_run_inputs():
+    accounts = [FileAccount("exports", "a.jsonl", "s1", False, rows_read=8, rows_quarantined=1),
+                FileAccount("deliveries", "b.csv", "s2", False, rows_read=2, rows_quarantined=1)]
+    assert quarantine_ratio(accounts) == 0.2
+    assert quarantine_ratio([FileAccount("exports", "a.jsonl", "s1", True)]) == 0.0  # nothing read: no ratio
+
+
+def test_a_failed_gate_is_the_run_status_and_exit_code():
+    assert (run_status([]), exit_code([])) == ("succeeded", 0)
+    assert (run_status(["quarantine ratio"]), exit_code(["quarantine ratio"])) == ("gate_failed", 3)

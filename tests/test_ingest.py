@@ -1,4 +1,4 @@
-"""SPEC 1, 1.5, 1.6: reading the four logs, quarantine with every reason, duplicates, accounting."""
+"""docs/inputs.md#input-logs, docs/inputs.md#bad-input-and-quarantine, docs/inputs.md#fine-print-on-types-and-formats: reading the four logs, quarantine with every reason, duplicates, accounting."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from exportaudit.cli import main
 from tests.conftest import (archive_record, delivery_record, export_record,
                             query, write_csv, write_jsonl)
+from transforms.timestamps import UTC_US
 
 
 def ingest(tmp_path: Path, exports, deliveries, archives, custody=None) -> int:
@@ -218,10 +219,9 @@ def test_every_format_reads_the_same_records(tmp_path, logs_dir, kind):
 
 def test_parquet_native_types(tmp_path, logs_dir):
     logs = minimal_logs(logs_dir)
-    utc = pl.Datetime("us", "UTC")
     good = pl.DataFrame({"reference_id": ["r1"], "export_id": ["exp-1"], "archive_uri": ["s3://v/k"],
                          "archive_provider": ["aws_s3_object_lock"], "legal_hold": [True],
-                         "archived_at": pl.Series(["2026-11-02T00:00:00Z"]).str.to_datetime(time_zone="UTC").cast(utc)})
+                         "archived_at": pl.Series(["2026-11-02T00:00:00Z"]).str.to_datetime(time_zone="UTC").cast(UTC_US)})
     naive = good.with_columns(reference_id=pl.lit("r2"), archived_at=pl.col("archived_at").dt.replace_time_zone(None))
     wrong = good.with_columns(reference_id=pl.lit("r3"), legal_hold=pl.lit(1))
     text = good.with_columns(reference_id=pl.lit("r4"), archived_at=pl.lit("2026-11-02T01:00:00+01:00"))

@@ -1,4 +1,4 @@
-"""SPEC 2: the delivery retry plan, rule by rule, with boundaries."""
+"""docs/retry-plan.md: the delivery retry plan, rule by rule, with boundaries."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import polars as pl
 import pytest
 
 from exportaudit.policy import Policy
+from exportaudit.vocabulary import REASON_CODES
 from schemas.retry_plan import schema as retry_plan_schema
 from tests.conftest import DIGEST_A
 from tests.frames import at, frame
-from transforms.retry_plan import error_class, retry_plan
+from transforms.retry_plan import REASON_SENTENCES, error_class, retry_plan
 
 AS_OF = at("2026-11-20T12:00:00Z")
 
@@ -203,3 +204,7 @@ def test_sorted_by_decision_then_next_attempt_export_destination():
     records = plan(attempts).records
     assert records["destination"].to_list() == ["d-retry-z", "d-retry-a", "d-retry-b", "d-wait", "d-hold", "d-suppress"]
     assert records["max_attempts"].unique().to_list() == [5]
+
+
+def test_every_reason_code_has_a_sentence():
+    assert set(REASON_SENTENCES) == set(REASON_CODES)

@@ -1,11 +1,13 @@
-"""SPEC 4.4: comments on everything, read-only access between runs, bounded lock wait."""
+"""docs/outputs.md#warehouse: comments on everything, read-only access between runs, bounded lock wait."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
 
 import duckdb
 import pytest
 
-from exportaudit import warehouse
+from exportaudit import history, warehouse
 from tests.conftest import hold_warehouse
 
 
@@ -60,3 +62,20 @@ def test_connect_gives_up_after_the_bound(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_one_latest_run_for_the_view_the_runs_list_and_the_trend(tmp_path):
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    warehouse.ensure_schema(con)
+    assert history.latest_run(con) is None and history.runs(con) == []
+    finished = datetime(2026, 11, 20, 6, tzinfo=timezone.utc)
+    for run_id, finished_at in (("run-a", finished), ("run-c", finished - timedelta(hours=1)), ("run-b", finished)):
+        con.execute("insert into runs (run_id, as_of, finished_at, retryable_deliveries, archive_health_alert_count) "
+                    "values (?, ?, ?, 1, 2)", [run_id, finished, finished_at])
+    newest_first = ["run-b", "run-a", "run-c"]  # same finished_at: the greater run_id is the latest
+    assert [run["run_id"] for run in history.runs(con)] == newest_first
+    assert history.latest_run(con)["run_id"] == "run-b" == con.execute("select run_id from latest_run").fetchall()[0][0]
+    assert [run["run_id"] for run in history.trend(con)] == newest_first[::-1]
+    assert history.history_totals(con) == history.RunTotals(runs=3, retryable_deliveries=3,
+                                                            archive_health_alert_count=6)
+    con.close()

@@ -1,4 +1,4 @@
-"""The archive reference health report (SPEC 3): exports + archives + custody checks + as_of
+"""The archive reference health report (docs/archive-health.md): exports + archives + custody checks + as_of
 + policy -> one record per checked export and the alerts (custody gaps).
 
 Read top to bottom: checked exports, their references, effective values from the latest
@@ -13,11 +13,13 @@ from typing import NamedTuple
 import duckdb
 import polars as pl
 
+from exportaudit.vocabulary import (
+    CRITICAL, HEALTHY, MISSING_REFERENCE, ORPHAN_CHECKS, ORPHAN_REFERENCE, REFERENCE_CHECKS, SEVERITIES, WARNING,
+)
 from transforms.current_state import current_exports, known_export_ids, up_to
 from transforms.timestamps import UTC_US
 
-CRITICAL, WARNING = "critical", "warning"
-# check -> severity, in SPEC 3 order (per reference, then per export, then orphans).
+# check -> severity, in the order of docs/archive-health.md (per reference, per export, orphans).
 CHECK_SEVERITY = {
     "object_missing": CRITICAL,
     "digest_mismatch": CRITICAL,
@@ -29,13 +31,9 @@ CHECK_SEVERITY = {
     "retention_expiring": WARNING,
     "retention_short": WARNING,
     "check_stale": WARNING,
-    "missing_reference": CRITICAL,
-    "orphan_reference": WARNING,
+    MISSING_REFERENCE: CRITICAL,
+    ORPHAN_REFERENCE: WARNING,
 }
-CHECKS = tuple(CHECK_SEVERITY)
-REFERENCE_CHECKS = CHECKS[:10]
-SEVERITIES = (CRITICAL, WARNING)
-CUSTODY_STATUSES = ("critical", "warning", "healthy")
 
 CHECK_MESSAGES = {
     "object_missing": "The latest custody check found the archived object missing.",
@@ -48,8 +46,8 @@ CHECK_MESSAGES = {
     "retention_expiring": "The retention period ends within the expiry warning window and there is no legal hold.",
     "retention_short": "The retention period ends before the export's required retention.",
     "check_stale": "No recent custody check: the latest one is missing or older than the maximum check age.",
-    "missing_reference": "The verified export has no archive reference.",
-    "orphan_reference": "The archive reference names an export with no export record.",
+    MISSING_REFERENCE: "The verified export has no archive reference.",
+    ORPHAN_REFERENCE: "The archive reference names an export with no export record.",
 }
 
 EXPORT_COLUMNS = ("export_id", "release_record_ref", "custody_status", "represented", "reference_count",
@@ -74,7 +72,7 @@ def _days(days: float) -> pl.Expr:
 
 def latest_custody(custody_checks: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
     """Per reference: the latest check's object_present and checked_at, and each observed_* field's
-    latest non-null value, over the checks at or before as_of (SPEC 1.4)."""
+    latest non-null value, over the checks at or before as_of (docs/inputs.md#custody-checks-log)."""
     observed = ["observed_digest", "observed_lock_mode", "observed_retain_until", "observed_legal_hold"]
     return (
         up_to(custody_checks, "checked_at", as_of)
@@ -89,7 +87,7 @@ def latest_custody(custody_checks: pl.LazyFrame, as_of: datetime) -> pl.LazyFram
 
 
 def reference_findings(references: pl.LazyFrame, as_of: datetime, policy) -> pl.LazyFrame:
-    """One boolean column per reference check (SPEC 3 table), on effective values."""
+    """One boolean column per reference check (docs/archive-health.md), on effective values."""
     now = pl.lit(as_of, dtype=UTC_US)
     digest = pl.coalesce("observed_digest", "archived_digest")
     lock_mode = pl.coalesce("observed_lock_mode", "lock_mode", pl.lit("none"))
@@ -133,7 +131,7 @@ def alert_ids(alerts: pl.DataFrame) -> pl.Series:
 
 def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks: pl.LazyFrame,
                    as_of: datetime, policy) -> ArchiveHealth:
-    """SPEC 3: findings per reference of every verified export, missing references, orphans."""
+    """docs/archive-health.md: findings per reference of every verified export, missing references, orphans."""
     current = current_exports(exports, as_of).collect().lazy()  # used four times below: computed once
     checked_exports = current.filter(pl.col("verification_state") == "verified").select(
         "export_id", "release_record_ref", "export_digest",
@@ -169,11 +167,11 @@ def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks
     )
     missing_reference_alerts = checked.lazy().filter(pl.col("reference_count") == 0).select(
         "export_id", reference_id=pl.lit(None, pl.Utf8), release_record_ref="release_record_ref",
-        archive_provider=pl.lit(None, pl.Utf8), archive_uri=pl.lit(None, pl.Utf8), check=pl.lit("missing_reference"),
+        archive_provider=pl.lit(None, pl.Utf8), archive_uri=pl.lit(None, pl.Utf8), check=pl.lit(MISSING_REFERENCE),
     )
     orphan_alerts = orphans.select(
         "export_id", "reference_id", release_record_ref=pl.lit(None, pl.Utf8), archive_provider="archive_provider",
-        archive_uri="archive_uri", check=pl.lit("orphan_reference"),
+        archive_uri="archive_uri", check=pl.lit(ORPHAN_REFERENCE),
     )
     alerts = pl.concat([reference_alerts, missing_reference_alerts, orphan_alerts], how="diagonal").collect()
     alerts = alerts.with_columns(
@@ -181,12 +179,12 @@ def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks
         severity=pl.col("check").replace_strict(CHECK_SEVERITY, return_dtype=pl.Utf8),
         message=pl.col("check").replace_strict(CHECK_MESSAGES, return_dtype=pl.Utf8),
     )
-    severity_rank = pl.col("severity").replace_strict({CRITICAL: 0, WARNING: 1}, return_dtype=pl.Int8)
+    severity_rank = pl.col("severity").replace_strict({s: i for i, s in enumerate(SEVERITIES)}, return_dtype=pl.Int8)
     alerts = alerts.sort(
         [severity_rank, pl.col("export_id"), pl.col("reference_id"), pl.col("check")], nulls_last=False
     ).select(ALERT_COLUMNS)
 
-    per_export_alerts = alerts.filter(pl.col("check") != "orphan_reference").group_by("export_id").agg(
+    per_export_alerts = alerts.filter(~pl.col("check").is_in(list(ORPHAN_CHECKS))).group_by("export_id").agg(
         critical_count=(pl.col("severity") == CRITICAL).sum().cast(pl.Int64),
         warning_count=(pl.col("severity") == WARNING).sum().cast(pl.Int64),
     )
@@ -195,9 +193,9 @@ def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks
         .with_columns(pl.col("critical_count", "warning_count").fill_null(0))
         .with_columns(represented=pl.col("intact_reference_count") > 0)
         .with_columns(
-            custody_status=pl.when(~pl.col("represented")).then(pl.lit("critical"))
-            .when(pl.col("warning_count") + pl.col("critical_count") > 0).then(pl.lit("warning"))
-            .otherwise(pl.lit("healthy"))
+            custody_status=pl.when(~pl.col("represented")).then(pl.lit(CRITICAL))
+            .when(pl.col("warning_count") + pl.col("critical_count") > 0).then(pl.lit(WARNING))
+            .otherwise(pl.lit(HEALTHY))
         )
         .sort("export_id")
         .select(EXPORT_COLUMNS)

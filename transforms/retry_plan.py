@@ -1,4 +1,4 @@
-"""The delivery retry plan (SPEC 2): accepted deliveries + exports + as_of + policy -> plan records.
+"""The delivery retry plan (docs/retry-plan.md): accepted deliveries + exports + as_of + policy -> plan records.
 
 Read top to bottom: which deliveries are planned (2.1), the error class of the last
 attempt (2.2), the backoff and next attempt (2.3), then the nine decision rules in
@@ -12,15 +12,11 @@ from typing import NamedTuple
 
 import polars as pl
 
+from exportaudit.vocabulary import (
+    AMBIGUOUS, DECISIONS, HOLD, PERMANENT, RETRY, SCHEDULED_DECISIONS, SUPPRESS, THROTTLED, UNAVAILABLE, UNKNOWN, WAIT,
+)
 from transforms.current_state import current_exports, known_export_ids, up_to
 from transforms.timestamps import UTC_US
-
-DECISIONS = ("retry", "wait", "hold", "suppress")
-REASON_CODES = (
-    "export_unknown", "export_not_verified", "attempts_exhausted", "delivery_expired", "permanent_error",
-    "unclassified_error", "unsafe_without_idempotency_key", "retry_after_pending", "backoff_pending", "eligible",
-)
-ERROR_CLASSES = ("throttled", "unavailable", "ambiguous", "permanent", "unknown")
 
 PLAN_COLUMNS = (
     "export_id", "destination", "connector_kind", "release_record_ref", "decision", "reason_code", "reason",
@@ -28,7 +24,7 @@ PLAN_COLUMNS = (
     "last_error_code", "retry_after_seconds", "idempotency_key_present", "next_attempt_at", "endpoint",
 )
 
-# SPEC 2.2, by http_status (decides when it is a 4xx or 5xx) and by error_code (otherwise).
+# docs/retry-plan.md#error-classes, by http_status (decides when it is a 4xx or 5xx) and by error_code (otherwise).
 THROTTLED_CODES = ("throttled", "rate_limited")
 UNAVAILABLE_CODES = ("connection_refused", "dns_failure", "tls_handshake_failed", "network_unreachable")
 AMBIGUOUS_CODES = ("timeout", "connection_reset")
@@ -69,7 +65,7 @@ def delivery_attempts(deliveries: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame
 
 
 def last_attempts(deliveries: pl.LazyFrame, planned: pl.LazyFrame) -> pl.LazyFrame:
-    """The last attempt of each planned delivery and the fields it gives (SPEC 2.1): greatest
+    """The last attempt of each planned delivery and the fields it gives (docs/retry-plan.md#deliveries-in-the-plan): greatest
     attempted_at, ties broken by the greatest attempt_id (code point order). Only the attempts
     made at the last instant are looked at, so no sort of all attempts is needed."""
     key = ["export_id", "destination"]
@@ -85,22 +81,22 @@ def last_attempts(deliveries: pl.LazyFrame, planned: pl.LazyFrame) -> pl.LazyFra
 
 
 def error_class(http_status: pl.Expr, error_code: pl.Expr) -> pl.Expr:
-    """SPEC 2.2: http_status decides when it is a 4xx or 5xx; otherwise error_code; else unknown."""
+    """docs/retry-plan.md#error-classes: http_status decides when it is a 4xx or 5xx; otherwise error_code; else unknown."""
     status_decides = http_status.is_between(400, 599)
     by_status = (
-        pl.when(http_status == 429).then(pl.lit("throttled"))
-        .when(http_status == 503).then(pl.lit("unavailable"))
-        .when(http_status.is_in([408, 500, 502, 504])).then(pl.lit("ambiguous"))
-        .when(http_status.is_in([501, 505])).then(pl.lit("permanent"))
-        .when(http_status >= 500).then(pl.lit("ambiguous"))  # every 5xx not named
-        .otherwise(pl.lit("permanent"))  # every 4xx not named
+        pl.when(http_status == 429).then(pl.lit(THROTTLED))
+        .when(http_status == 503).then(pl.lit(UNAVAILABLE))
+        .when(http_status.is_in([408, 500, 502, 504])).then(pl.lit(AMBIGUOUS))
+        .when(http_status.is_in([501, 505])).then(pl.lit(PERMANENT))
+        .when(http_status >= 500).then(pl.lit(AMBIGUOUS))  # every 5xx not named
+        .otherwise(pl.lit(PERMANENT))  # every 4xx not named
     )
     by_code = (
-        pl.when(error_code.is_in(THROTTLED_CODES)).then(pl.lit("throttled"))
-        .when(error_code.is_in(UNAVAILABLE_CODES)).then(pl.lit("unavailable"))
-        .when(error_code.is_in(AMBIGUOUS_CODES)).then(pl.lit("ambiguous"))
-        .when(error_code.is_in(PERMANENT_CODES)).then(pl.lit("permanent"))
-        .otherwise(pl.lit("unknown"))
+        pl.when(error_code.is_in(THROTTLED_CODES)).then(pl.lit(THROTTLED))
+        .when(error_code.is_in(UNAVAILABLE_CODES)).then(pl.lit(UNAVAILABLE))
+        .when(error_code.is_in(AMBIGUOUS_CODES)).then(pl.lit(AMBIGUOUS))
+        .when(error_code.is_in(PERMANENT_CODES)).then(pl.lit(PERMANENT))
+        .otherwise(pl.lit(UNKNOWN))
     )
     return pl.when(status_decides.fill_null(False)).then(by_status).otherwise(by_code)
 
@@ -113,12 +109,12 @@ def backoff_us(failed_attempts: pl.Expr, policy) -> pl.Expr:
 
 
 class RetryPlan(NamedTuple):
-    records: pl.DataFrame  # SPEC 2.4 records, sorted
+    records: pl.DataFrame  # docs/retry-plan.md#plan-record records, sorted
     recovered_deliveries: int  # failed and delivered at or before as_of: counted, not planned
 
 
 def retry_plan(deliveries: pl.LazyFrame, exports: pl.LazyFrame, as_of: datetime, policy) -> RetryPlan:
-    """SPEC 2: one record per undelivered delivery with a failed attempt, with decision and reason."""
+    """docs/retry-plan.md: one record per undelivered delivery with a failed attempt, with decision and reason."""
     current = current_exports(exports, as_of).select("export_id", "release_record_ref", "verification_state")
     known = known_export_ids(exports, as_of).with_columns(export_known=pl.lit(True))
     attempts = delivery_attempts(deliveries, as_of).filter(pl.col("failed_attempts") >= 1).collect()
@@ -148,28 +144,28 @@ def retry_plan(deliveries: pl.LazyFrame, exports: pl.LazyFrame, as_of: datetime,
     export_not_verified = pl.col("verification_state") != "verified"
     attempts_exhausted = pl.col("failed_attempts") >= policy.max_attempts
     delivery_expired = age_us.cast(pl.Float64) > float(policy.max_delivery_age_days) * _US_PER_DAY
-    permanent_error = pl.col("error_class") == "permanent"
-    unclassified_error = pl.col("error_class") == "unknown"
+    permanent_error = pl.col("error_class") == PERMANENT
+    unclassified_error = pl.col("error_class") == UNKNOWN
     unsafe_without_key = (
-        (pl.col("error_class") == "ambiguous")
+        (pl.col("error_class") == AMBIGUOUS)
         & ~pl.col("idempotency_key_present")
         & ~pl.col("connector_kind").is_in(list(policy.idempotent_connector_kinds))
     )
     not_yet_due = pl.col("next_attempt_computed") > pl.lit(as_of, dtype=UTC_US)
     retry_after_longer = pl.col("retry_after_seconds").cast(pl.Float64) * 1_000_000 > backoff
 
-    rules = [  # (condition, decision, reason_code), first match wins (SPEC 2.3)
-        (export_unknown, "hold", pl.lit("export_unknown")),
-        (export_not_verified, "suppress", pl.lit("export_not_verified")),
-        (attempts_exhausted, "suppress", pl.lit("attempts_exhausted")),
-        (delivery_expired, "suppress", pl.lit("delivery_expired")),
-        (permanent_error, "suppress", pl.lit("permanent_error")),
-        (unclassified_error, "hold", pl.lit("unclassified_error")),
-        (unsafe_without_key, "hold", pl.lit("unsafe_without_idempotency_key")),
-        (not_yet_due, "wait",
+    rules = [  # (condition, decision, reason_code), first match wins (docs/retry-plan.md#decision-rules)
+        (export_unknown, HOLD, pl.lit("export_unknown")),
+        (export_not_verified, SUPPRESS, pl.lit("export_not_verified")),
+        (attempts_exhausted, SUPPRESS, pl.lit("attempts_exhausted")),
+        (delivery_expired, SUPPRESS, pl.lit("delivery_expired")),
+        (permanent_error, SUPPRESS, pl.lit("permanent_error")),
+        (unclassified_error, HOLD, pl.lit("unclassified_error")),
+        (unsafe_without_key, HOLD, pl.lit("unsafe_without_idempotency_key")),
+        (not_yet_due, WAIT,
          pl.when(retry_after_longer.fill_null(False)).then(pl.lit("retry_after_pending")).otherwise(pl.lit("backoff_pending"))),
     ]
-    decision = pl.lit("retry")
+    decision = pl.lit(RETRY)
     reason_code = pl.lit("eligible")
     for condition, rule_decision, rule_reason in reversed(rules):
         decision = pl.when(condition.fill_null(False)).then(pl.lit(rule_decision)).otherwise(decision)
@@ -177,7 +173,8 @@ def retry_plan(deliveries: pl.LazyFrame, exports: pl.LazyFrame, as_of: datetime,
 
     decided = with_timing.with_columns(decision=decision, reason_code=reason_code).with_columns(
         reason=pl.col("reason_code").replace_strict(REASON_SENTENCES, return_dtype=pl.Utf8),
-        next_attempt_at=pl.when(pl.col("decision").is_in(["retry", "wait"])).then(pl.col("next_attempt_computed")),
+        next_attempt_at=pl.when(pl.col("decision").is_in(list(SCHEDULED_DECISIONS)))
+        .then(pl.col("next_attempt_computed")),
         max_attempts=pl.lit(policy.max_attempts, dtype=pl.Int64),
     )
     decision_rank = pl.col("decision").replace_strict({d: i for i, d in enumerate(DECISIONS)}, return_dtype=pl.Int8)

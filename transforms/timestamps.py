@@ -1,4 +1,4 @@
-"""Timestamp text <-> UTC instants (SPEC 1 "Values" and 1.6), as Polars expressions.
+"""Timestamp text <-> UTC instants (docs/inputs.md#input-logs "Values" and 1.6), as Polars expressions.
 
 Accepted text: date `T` time, seconds optional, any number of fraction digits, then
 `Z` or an offset `±HH:MM`, `±HHMM` or `±HH`. Stored as UTC microseconds (finer digits
@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import polars as pl
 
-UTC_US = pl.Datetime("us", "UTC")
+UTC_US = pl.Datetime("us", "UTC")  # every stored instant: UTC, microseconds
 
 TIMESTAMP_PATTERN = (
     r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}(?::?\d{2})?)$"
@@ -42,7 +42,8 @@ def parsed_timestamp(text: pl.Expr) -> pl.Expr:
         ]
     )
     seconds_ok = parts.struct.field("6").fill_null("00").cast(pl.Int32, strict=False) <= 59
-    instant = canonical.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", time_zone="UTC", strict=False)
+    instant = canonical.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit=UTC_US.time_unit,
+                                        time_zone=UTC_US.time_zone, strict=False)
     return pl.when(seconds_ok).then(instant).otherwise(None).cast(UTC_US)
 
 
@@ -62,7 +63,8 @@ def parsed_timestamps(text: pl.Series) -> pl.Series:
     for pattern, fmt in _FAST_PATHS:
         fits = text.str.contains(pattern).fill_null(False)
         if fits.any():
-            parsed = text.str.to_datetime(fmt, time_unit="us", time_zone="UTC", strict=False).cast(UTC_US)
+            parsed = text.str.to_datetime(fmt, time_unit=UTC_US.time_unit, time_zone=UTC_US.time_zone,
+                                          strict=False).cast(UTC_US)
             result = pl.select(pl.when(fits).then(parsed).otherwise(result)).to_series().alias(text.name)
             pending = pending & ~fits
     rest = pending.arg_true()
