@@ -1,4 +1,4 @@
-"""The Evidence Console page (SPEC 9): plain accessible HTML and a little JS, no external assets.
+"""The Evidence Console page (docs/outputs.md#http-api): plain accessible HTML and a little JS, no external assets.
 Values are inserted with textContent, never as HTML."""
 
 CONSOLE_HTML = """<!doctype html>

@@ -1,4 +1,4 @@
-"""The record contract of SPEC 1: fields, types, enums and natural keys of the four logs.
+"""The record contract of docs/inputs.md#input-logs: fields, types, enums and natural keys of the four logs.
 
 Everything that knows what a valid record looks like reads it from here.
 """
@@ -33,7 +33,7 @@ class Log:
     name: str  # also the warehouse table name
     fields: tuple[Field, ...]
     natural_key: tuple[str, ...]
-    date_field: str  # records dated after as_of are ignored by this field (SPEC 1)
+    date_field: str  # records dated after as_of are ignored by this field (docs/inputs.md#input-logs)
     description: str
 
     @property
@@ -51,7 +51,7 @@ LOCK_MODES = ("compliance", "governance", "none")
 
 EXPORTS = Log(
     name="exports",
-    description="Auditor export register: one record per state of an export (SPEC 1.1).",
+    description="Auditor export register: one record per state of an export (docs/inputs.md#exports-log).",
     natural_key=("export_id", "updated_at"),
     date_field="updated_at",
     fields=(
@@ -69,7 +69,7 @@ EXPORTS = Log(
 
 DELIVERIES = Log(
     name="deliveries",
-    description="Delivery attempts: one record per attempt to deliver an export to a destination (SPEC 1.2).",
+    description="Delivery attempts: one record per attempt to deliver an export to a destination (docs/inputs.md#deliveries-log).",
     natural_key=("attempt_id",),
     date_field="attempted_at",
     fields=(
@@ -84,19 +84,19 @@ DELIVERIES = Log(
         Field("error_code", CODE, False, "Error code of the attempt (lowercased)."),
         Field("retry_after_seconds", INT, False, "The destination's Retry-After, in seconds.", low=0, high=31_536_000),
         Field("idempotency_key", STRING, False, "Idempotency key sent with the attempt, if any."),
-        Field("endpoint", STRING, False, "Where the attempt went, redacted (SPEC 5)."),
+        Field("endpoint", STRING, False, "Where the attempt went, redacted (docs/security.md#what-is-never-stored-or-printed)."),
     ),
 )
 
 ARCHIVES = Log(
     name="archives",
-    description="Archive references: one record per copy of an export placed in archive storage (SPEC 1.3).",
+    description="Archive references: one record per copy of an export placed in archive storage (docs/inputs.md#archives-log).",
     natural_key=("reference_id",),
     date_field="archived_at",
     fields=(
         Field("reference_id", STRING, True, "Unique id of the archive reference."),
         Field("export_id", STRING, True, "Export the reference holds."),
-        Field("archive_uri", STRING, True, "Where the copy is, redacted (SPEC 5)."),
+        Field("archive_uri", STRING, True, "Where the copy is, redacted (docs/security.md#what-is-never-stored-or-printed)."),
         Field("archive_provider", STRING, True, "aws_s3_object_lock, azure_immutable_blob, gcs_bucket_lock, filesystem or another."),
         Field("archived_digest", DIGEST, False, "Digest recorded when archived."),
         Field("lock_mode", ENUM, False, "WORM mode declared at archive time; null means none.", LOCK_MODES),
@@ -108,7 +108,7 @@ ARCHIVES = Log(
 
 CUSTODY_CHECKS = Log(
     name="custody_checks",
-    description="Custody checks: one record per observation of an archived object (SPEC 1.4).",
+    description="Custody checks: one record per observation of an archived object (docs/inputs.md#custody-checks-log).",
     natural_key=("reference_id", "checked_at"),
     date_field="checked_at",
     fields=(
@@ -124,7 +124,7 @@ CUSTODY_CHECKS = Log(
 
 LOGS: dict[str, Log] = {log.name: log for log in (EXPORTS, DELIVERIES, ARCHIVES, CUSTODY_CHECKS)}
 
-# Quarantine reason codes (SPEC 1.5). A quarantined row lists every code that applies;
+# Quarantine reason codes (docs/inputs.md#bad-input-and-quarantine). A quarantined row lists every code that applies;
 # `reason_details` adds the field, e.g. "missing_required_field:export_id".
 QUARANTINE_REASONS = {
     "malformed_json": "the JSON line does not parse, or is valid JSON but not an object",

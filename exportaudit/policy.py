@@ -1,6 +1,6 @@
-"""Policy: every knob of SPEC 2.3, 3 and 1.5 in one typed object, loadable from TOML (SPEC 7).
+"""Policy: every knob of docs/retry-plan.md#decision-rules, 3 and 1.5 in one typed object, loadable from TOML (docs/outputs.md#policy-file).
 
-Values keep the type they were given (the defaults as SPEC writes them: 15, 2.0, ...),
+Values keep the type they were given (the defaults as the docs write them: 15, 2.0, ...),
 so the policy block of an evidence document shows what was asked for.
 """
 
@@ -28,7 +28,7 @@ def _knob(default: Any, description: str, section: str, kind: str, minimum: floa
 
 @dataclass(frozen=True)
 class Policy:
-    # SPEC 2.3 — delivery retry plan
+    # docs/retry-plan.md#decision-rules — delivery retry plan
     max_attempts: int = _knob(5, "Failed attempts after which a delivery is suppressed (attempts_exhausted).",
                               "retry", "int", 1)
     base_delay_minutes: float = _knob(15, "Backoff after the first failed attempt, in minutes.", "retry", "number", 0)
@@ -40,7 +40,7 @@ class Policy:
     idempotent_connector_kinds: list[str] = _knob(
         ["s3", "gcs", "azure_blob"], "Connector kinds that are safe to retry after an ambiguous error "
                                      "without an idempotency key.", "retry", "kinds")
-    # SPEC 3 — archive reference health
+    # docs/archive-health.md — archive reference health
     required_retention_days: float = _knob(2557, "Default custody period after generated_at, in days (7 years).",
                                            "health", "number", 0)
     expiry_warning_days: float = _knob(30, "Warn (retention_expiring) when retention ends within this many days.",
@@ -49,7 +49,7 @@ class Policy:
                                       "health", "number", 0)
     accept_governance_mode: bool = _knob(False, "Accept governance-mode locks (removes only governance_mode).",
                                          "health", "bool")
-    # SPEC 1.5 — input-quality gate
+    # docs/inputs.md#bad-input-and-quarantine — input-quality gate
     max_quarantine_ratio: float = _knob(0.05, "Quarantined share of rows read above which the run exits 3.",
                                         "gate", "number", 0, 1)
 
@@ -103,7 +103,7 @@ def policy_from_mapping(values: dict[str, Any]) -> Policy:
 
 
 def load_policy(path: str | Path | None) -> Policy:
-    """The policy of a TOML file of flat keys (SPEC 7), or the defaults when no file is given."""
+    """The policy of a TOML file of flat keys (docs/outputs.md#policy-file), or the defaults when no file is given."""
     if path is None:
         return Policy()
     try:

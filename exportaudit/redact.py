@@ -1,4 +1,4 @@
-"""Redaction of credentials and private endpoints (SPEC 5), as vectorised Polars expressions.
+"""Redaction of credentials and private endpoints (docs/security.md#what-is-never-stored-or-printed), as vectorised Polars expressions.
 
 One implementation, applied at ingest to every string value kept (contract fields,
 extra fields, quarantined raw text) and, through `redact_str`, to anything else that
@@ -75,7 +75,7 @@ _ANY_HOST_RULE = (r"://[^/?#" + _URI_STOP + r"]+", "://" + PRIVATE_HOST)
 
 
 def redact_text(text: pl.Expr, private_connector: pl.Expr | bool = False) -> pl.Expr:
-    """Redacted text: every rule of SPEC 5 applied to a string expression (nulls stay null)."""
+    """Redacted text: every rule of docs/security.md#what-is-never-stored-or-printed applied to a string expression (nulls stay null)."""
     for pattern, replacement in [*_TOKEN_RULES, *_URI_RULES, _KEY_VALUE_RULE]:
         text = text.str.replace_all(pattern, replacement)
     if private_connector is False:

@@ -1,4 +1,4 @@
-"""The one-screen summary that ends a run (SPEC 8)."""
+"""The one-screen summary that ends a run (docs/outputs.md#command-line)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pandera model of the accepted `archives` table (SPEC 1): the analysts' data dictionary for it."""
+"""Pandera model of the accepted `archives` table (docs/inputs.md#input-logs): the analysts' data dictionary for it."""
 
 from exportaudit.contract import ARCHIVES
 from schemas._columns import accepted_schema

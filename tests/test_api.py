@@ -1,4 +1,4 @@
-"""SPEC 9: the HTTP API in-process — both endpoints, policy parameters, bad input, auth."""
+"""docs/outputs.md#http-api: the HTTP API in-process — both endpoints, policy parameters, bad input, auth."""
 
 from __future__ import annotations
 

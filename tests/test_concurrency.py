@@ -1,4 +1,4 @@
-"""SPEC 4.4 / 9: a nightly run while the API answers requests — both succeed."""
+"""docs/outputs.md#warehouse / docs/outputs.md#http-api: a nightly run while the API answers requests — both succeed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Crash safety (issue 7): the night is SIGKILLed at each crash point; afterwards the warehouse
+"""Crash safety: the night is SIGKILLed at each crash point; afterwards the warehouse
 opens and holds the previous run or the new one completely, latest is one whole run, and the
 next run succeeds with the right results."""
 

@@ -1,4 +1,4 @@
-"""SPEC 4, 7, 8: the nightly run end to end as a Prefect flow, on small data in temp dirs."""
+"""docs/outputs.md, docs/outputs.md#policy-file, docs/outputs.md#command-line: the nightly run end to end as a Prefect flow, on small data in temp dirs."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def test_metrics_in_both_formats_and_prometheus_text_parses(prefect_server, tmp_
     assert samples["exportaudit_retry_plan_count"] == 1 == metrics["exportaudit_retry_plan_count"]
     assert samples["exportaudit_retryable_deliveries"] == metrics["exportaudit_retryable_deliveries"] == 1
     plan, health = load(tmp_path, "retry-plan.json")["summary"], load(tmp_path, "archive-health.json")["summary"]
-    from_summaries = {  # each run metric is the evidence summary's count (SPEC 4.2)
+    from_summaries = {  # each run metric is the evidence summary's count (docs/outputs.md#metrics)
         "waiting_deliveries": plan["waiting_deliveries"], "held_deliveries": plan["held_deliveries"],
         "suppressed_deliveries": plan["suppressed_deliveries"], "recovered_deliveries": plan["recovered_deliveries"],
         "archive_health_alert_count": health["archive_health_alert_count"],

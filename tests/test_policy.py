@@ -1,4 +1,4 @@
-"""SPEC 7: the policy file: any subset of keys, refused with a message naming the key."""
+"""docs/outputs.md#policy-file: the policy file: any subset of keys, refused with a message naming the key."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""SPEC 5: one redaction function, every rule."""
+"""docs/security.md#what-is-never-stored-or-printed: one redaction function, every rule."""
 
 import polars as pl
 import pytest

@@ -1,4 +1,4 @@
-"""Reliability and security of the whole night (issue 7): lock contention, secrets planted in
+"""Reliability and security of the whole night: lock contention, secrets planted in
 every string field, no network but loopback, inputs untouched, determinism under replay."""
 
 from __future__ import annotations

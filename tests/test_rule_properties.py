@@ -1,4 +1,4 @@
-"""Invariants of the rules (hypothesis): SPEC 2 and 3 hold for any accepted records."""
+"""Invariants of the rules (hypothesis): docs/retry-plan.md and docs/archive-health.md hold for any accepted records."""
 
 from __future__ import annotations
 

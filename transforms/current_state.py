@@ -1,4 +1,4 @@
-"""What the rules see at as_of (SPEC 1): records dated after as_of are ignored, and the
+"""What the rules see at as_of (docs/inputs.md#input-logs): records dated after as_of are ignored, and the
 current state of an export is its record with the greatest updated_at <= as_of."""
 
 from __future__ import annotations
