@@ -111,7 +111,7 @@ def command_run(args) -> int:
 
     from exportaudit.ingest import DecodedInputs, read_inputs
     from exportaudit.policy import load_policy
-    from exportaudit.prefect_env import configure_prefect, prefect_home
+    from exportaudit.prefect_env import configure_prefect, prefect_home, start_temporary_api
     from transforms.timestamps import parse_instant
 
     if args.as_of:
@@ -120,14 +120,17 @@ def command_run(args) -> int:
         except ValueError:
             raise UsageError(f"--as-of: not an ISO-8601 timestamp with offset: {args.as_of!r}") from None
     load_policy(args.policy)
-    preread = DecodedInputs(read_inputs(inputs_of(args)))  # unreadable input: exit 2 before Prefect starts
     configure_prefect(prefect_home(args.db))
+    prefect_api = start_temporary_api()  # starts while the inputs are read (stopped at exit)
+    preread = DecodedInputs(read_inputs(inputs_of(args)))  # unreadable input: exit 2 before the flow starts
 
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from exportaudit.summary import print_summary
     from flows.nightly import nightly
 
+    if prefect_api:  # imported Prefect meanwhile: the server has had that time to start too
+        prefect_api.wait_ready()
     interactive = sys.stderr.isatty()
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):  # no 1 s wait at exit
         result = nightly(inputs_of(args), db=args.db, out=args.out, as_of=args.as_of, policy_path=args.policy,
