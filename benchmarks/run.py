@@ -44,6 +44,7 @@ def dataset(exports: int, fmt: str) -> Path:
 
 
 def night(folder: Path, api_requests: int) -> dict:
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(dir=DATA) as work:
         out = Path(work) / "result.json"
         started = time.monotonic()
@@ -56,6 +57,9 @@ def night(folder: Path, api_requests: int) -> dict:
             raise SystemExit(f"benchmark night failed on {folder} (status {status})")
         result = json.loads(out.read_text())
     result["process_wall_seconds"] = round(wall, 3)
+    # The machine's 1-minute load average around the night: on 2 cores, other work running at the
+    # same time (a load above ~2) slows every stage; compare figures taken at similar loads.
+    result["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     result["peak_rss_mib"] = round(usage.ru_maxrss / 1024, 1)  # Linux: KiB
     rows = result["rows_read"]
     result["rows_per_second"] = {stage: round(rows / seconds) if seconds else None
@@ -65,19 +69,22 @@ def night(folder: Path, api_requests: int) -> dict:
 
 
 def markdown(entries: list[dict], info: dict) -> str:
-    stages = ["read inputs", "ingest", "load accepted records", "rules", "validation", "artifacts and report",
+    stages = ["read inputs", "ingest", "load accepted records", "rules", "validation", "evidence documents",
+              "artifacts and report",
               "warehouse writes"]
     lines = [f"# Benchmark results\n\nMachine: {info['cores']} cores, {info['memory_gib']} GiB, Python "
              f"{info['python']}. Wall seconds per stage of one night (fresh warehouse); rows = rows read.\n",
              "| exports | format | rows | " + " | ".join(stages) + " | stages total | process wall | "
-             "µs/row | peak RSS MiB | API plan s | API health s |",
-             "|" + "---|" * (len(stages) + 10)]
+             "µs/row | peak RSS MiB | ingest peak RSS MiB | load avg | API plan s | API health s |",
+             "|" + "---|" * (len(stages) + 11)]
     for e in entries:
         r = e["result"]
         seconds = [f"{r['stage_seconds'].get(s, 0):.2f}" for s in stages]
         lines.append(f"| {e['exports']:,} | {e['format']} | {r['rows_read']:,} | " + " | ".join(seconds)
                      + f" | {sum(r['stage_seconds'].values()):.2f} | {r['process_wall_seconds']:.2f} | "
                        f"{r['microseconds_per_row']} | {r['peak_rss_mib']:,} | "
+                       f"{r.get('stage_peak_rss_mib', {}).get('ingest', '')} | "
+                       f"{'–'.join(str(x) for x in r.get('load_average', [])) or '?'} | "
                        f"{r['api_latency_seconds']['delivery_retry_plan']} | "
                        f"{r['api_latency_seconds']['archive_reference_health']} |")
     return "\n".join(lines) + "\n"

@@ -1,28 +1,81 @@
-"""Ingestion (docs/inputs.md#bad-input-and-quarantine): read every given file first (an unreadable one stops the run before
-anything is written), then redact, validate, de-duplicate against the batch and the
-warehouse, and write accepted rows, quarantine and per-file accounting in one transaction.
+"""Ingestion (docs/inputs.md#bad-input-and-quarantine), streaming in bounded memory.
+
+Before anything is written every file gets a cheap check (`read_inputs`: exists, format,
+sha256, gzip stream, Parquet footer); an unreadable one stops the run (exit 2). Then, in ONE
+transaction, each log's new sources are read a batch at a time: each batch is redacted and
+checked (Polars, in a worker thread one batch ahead), its valid records are written to a
+staging Parquet file (`<db>.ingest.tmp/`, removed at the end) and its invalid ones to a
+quarantine stage with their raw text. After the log's last batch, duplicates are resolved in
+SQL (`resolve_duplicates`) over the staged keys and the table's accepted records, the accepted
+records are inserted in one statement, in file and row order, conflicting ones quarantined
+(their raw text read again), and the per-file accounting is computed from the counts.
+Nothing is deleted inside the transaction (a delete there makes DuckDB rewrite the whole
+insert at commit: measured 15-20 s and +2 GiB at 10M rows). A file that fails while its
+batches are decoded raises UnreadableInput and the transaction rolls back: nothing is written.
 
 Nothing is lost: for every file, rows read = accepted + quarantined + duplicate.
+
+Sources (`InputSource`)
+-----------------------
+Ingest reads any object with these attributes and methods (files are `readers.FileSource`;
+other sources, e.g. Svix attempt files, plug in the same way):
+
+- ``log: str`` -- the log the records belong to (a key of ``contract.LOGS``);
+- ``name: str`` -- base name stored as ``quarantine.source_file`` / ``ingested_files.file_name`` (redacted here);
+- ``format: str`` -- stored as ``ingested_files.format``;
+- ``sha256: str`` -- the source's identity: a (log, sha256) already ingested is skipped;
+- ``batches() -> Iterator[pl.DataFrame]`` -- the records in the readers' *decoded shape*
+  (exportaudit.readers: ``source_row`` Int64, ``record_error``, ``invalid_utf8``,
+  ``extra_fields``, and per contract field ``f`` its text ``f`` and ``f__type_ok``; optionally
+  ``__instant_f``, a native UTC instant), in source order, a bounded number of rows each.
+  Optional columns: ``raw_text`` (Utf8, the record as read, not yet redacted) or
+  ``raw_record`` (Struct of the row's cells; raw text = their JSON object), used for the raw
+  text of quarantined rows (without either, ``raw_texts`` is asked); ``source_reasons``
+  (List[Utf8] of ``"code:detail"``, e.g. ``"attempt_not_final:status"``): a record with any is
+  quarantined with them (reason code = the part before ``:``), before the contract's own.
+  May raise ``UnreadableInput`` (the transaction rolls back).
+- ``raw_texts(source_rows: pl.Series) -> pl.Series`` -- the raw text (not redacted) of the
+  records with these ``source_row`` values, in that order; asked only for conflicting
+  duplicates (and for quarantined rows of batches without ``raw_text`` / ``raw_record``).
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
-import duckdb
 import polars as pl
 
 from exportaudit import warehouse
+from exportaudit.warehouse import DERIVED_COLUMNS
 from exportaudit.contract import CODE, LOGS, STRING, Log
 from exportaudit.faults import checkpoint
-from exportaudit.readers import DecodedFile, decode_file, load_file, resolve_paths
+from exportaudit.readers import decode_file, load_file, raw_text_of, resolve_paths
 from exportaudit.redact import redact_str, redacted_column
+from exportaudit.sources.s3_uri import archive_s3_identity
 from schemas._columns import LINEAGE_COLUMNS
-from transforms.record_validation import CheckedRecords, checked_records
+from transforms.record_validation import checked_records
 
 ACCEPTED, DUPLICATE, CONFLICTING = "accepted", "duplicate", "conflicting_duplicate"
+RAW_COLUMNS = ("raw_text", "raw_record")
+
+
+class InputSource(Protocol):
+    """A source of one log's records (see the module docstring for the exact contract)."""
+    log: str
+    name: str
+    format: str
+    sha256: str
+
+    def batches(self) -> Iterator[pl.DataFrame]: ...
+
+    def raw_texts(self, source_rows: pl.Series) -> pl.Series: ...
 
 
 @dataclass
@@ -51,30 +104,33 @@ def rows_quarantined(accounts: list[FileAccount]) -> int:
 
 
 class DecodedInputs:
-    """Files decoded before a run starts, handed to the flow as one explicit argument.
+    """The run's checked input sources, handed to the flow as one explicit argument.
 
-    The command line decodes every file first, so unreadable input exits 2 before anything
-    runs, and the flow does not read them twice. Slots only, no __dict__: Prefect records flow
-    parameters as JSON and, on this object, gives up at once ("<DecodedInputs>") instead of
-    copying the frames it holds.
+    The command line checks every file first (`read_inputs`: cheap, nothing decoded), so
+    unreadable input exits 2 before anything runs; the records are read at ingest, a batch at
+    a time. Slots only, no __dict__: Prefect records flow parameters as JSON and, on this
+    object, gives up at once ("<DecodedInputs>").
     """
 
     __slots__ = ("files",)
 
-    def __init__(self, files: list[DecodedFile]):
+    def __init__(self, files: list[InputSource]):
         self.files = files
 
 
-def read_inputs(paths_by_log: dict[str, list[str]], preread: DecodedInputs | None = None) -> list[DecodedFile]:
-    """Decode every file of every log (unless decoded already, `preread`); raises UnreadableInput on the
-    first file that cannot be read."""
+CheckedInputs = DecodedInputs
+
+
+def read_inputs(paths_by_log: dict[str, list[str]], preread: DecodedInputs | None = None) -> list[InputSource]:
+    """Every file of every log, checked (unless checked already, `preread`) and ready to be read
+    in batches; raises UnreadableInput on the first file that fails the check."""
     if preread is not None:
         return preread.files
-    decoded = []
+    sources: list[InputSource] = []
     for log_name, specs in paths_by_log.items():
         for path in resolve_paths(specs):
-            decoded.append(decode_file(load_file(log_name, Path(path)), LOGS[log_name]))
-    return decoded
+            sources.append(decode_file(load_file(log_name, Path(path)), LOGS[log_name]))
+    return sources
 
 
 def private_connector(records: pl.DataFrame, log: Log) -> pl.Series | None:
@@ -92,168 +148,287 @@ def redacted(records: pl.DataFrame, log: Log) -> pl.DataFrame:
     return records.with_columns(redacted_column(records[name], private).alias(name) for name in text_columns)
 
 
-def duplicate_status(valid: pl.DataFrame, existing: pl.DataFrame, log: Log) -> pl.Series:
-    """accepted / duplicate / conflicting_duplicate for each valid record (docs/inputs.md#bad-input-and-quarantine, 1.6).
-
-    `valid` is in the order files and lines were given; `existing` holds the warehouse's
-    accepted records with the same keys. A key already accepted keeps its record: equal
-    values are duplicates, different ones conflict. Otherwise, when the batch's records of
-    a key agree, the first is accepted and the rest are duplicates; when they disagree, all
-    of them conflict. Only keys met twice (or already accepted) are compared, value by value.
-    """
-    key, fields = list(log.natural_key), log.field_names
-    key_struct = pl.struct(key) if len(key) > 1 else pl.col(key[0])
-    keys = valid.select(key)
-    contested_rows = keys.select(key_struct.is_duplicated()).to_series()
-    if existing.height:
-        existing_keys = existing.select(key).unique().with_columns(__exists=pl.lit(True))
-        known = keys.join(existing_keys, on=key, how="left", maintain_order="left")["__exists"].is_not_null()
-        contested_rows = contested_rows | known
-    status = pl.repeat(ACCEPTED, valid.height, dtype=pl.Utf8, eager=True).alias("status")
-    rows = contested_rows.arg_true()
-    if len(rows) == 0:
-        return status
-    contested = valid.select(fields)[rows].with_columns(batch_order=rows)
-
-    fingerprint = pl.struct(fields).hash(seed=0)
-    existing_fingerprints = existing.select(*key, existing_fingerprint=fingerprint).unique(subset=key)
-    marked = (
-        contested.with_columns(fingerprint=fingerprint)
-        .join(existing_fingerprints, on=key, how="left", maintain_order="left")
-        .with_columns(
-            variants=pl.col("fingerprint").n_unique().over(key),
-            is_first=pl.col("batch_order") == pl.col("batch_order").min().over(key),
-        )
-    )
-    contested_status = (
-        pl.when(pl.col("existing_fingerprint").is_not_null())
-        .then(pl.when(pl.col("fingerprint") == pl.col("existing_fingerprint")).then(pl.lit(DUPLICATE))
-              .otherwise(pl.lit(CONFLICTING)))
-        .when(pl.col("variants") > 1).then(pl.lit(CONFLICTING))
-        .when(pl.col("is_first")).then(pl.lit(ACCEPTED))
-        .otherwise(pl.lit(DUPLICATE))
-    )
-    decided = marked.select("batch_order", contested_status.alias("status"))
-    return status.scatter(decided["batch_order"], decided["status"])
+SLICE_ROWS = 500_000  # redaction and checks run a slice of a batch at a time: their text copies stay small
 
 
-def _existing_with_keys(con: duckdb.DuckDBPyConnection, log: Log, keys: pl.DataFrame) -> pl.DataFrame:
-    key = list(log.natural_key)
-    schema = warehouse.ACCEPTED_SCHEMAS[log.name]
-    if not con.execute(f"select exists (select 1 from {log.name})").fetchall()[0][0]:  # first night: none to compare
-        return pl.DataFrame(schema={f: schema.columns[f].dtype.type for f in log.field_names})
-    con.register("_batch_keys", keys.select(key).unique())
+def _slices(frame: pl.DataFrame) -> Iterator[pl.DataFrame]:
+    for offset in range(0, frame.height, SLICE_ROWS):
+        yield frame.slice(offset, SLICE_ROWS)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quarantine_text(records: pl.DataFrame, source: InputSource, log: Log) -> pl.Series:
+    """Redacted raw text of some records of a source (from the batch when it carries it)."""
+    if "raw_text" in records.columns or "raw_record" in records.columns:
+        raw = raw_text_of(records)
+    else:
+        raw = source.raw_texts(records["source_row"])
+    return redacted_column(raw.alias("raw_text"), private_connector(records, log))
+
+
+QUARANTINE_STAGE = "_ingest_quarantine"
+STAGE_COLUMNS = ("file_index INTEGER, source_row BIGINT, raw_text VARCHAR, reason_codes VARCHAR[], "
+                 "reason_details VARCHAR[]")
+
+
+def _stage_quarantine(con, file_index: int, source_row: pl.Series, raw_text: pl.Series, codes: pl.Series,
+                      details: pl.Series) -> None:
+    frame = pl.DataFrame({"file_index": pl.Series([file_index] * len(source_row), dtype=pl.Int32),
+                          "source_row": source_row.cast(pl.Int64), "raw_text": raw_text,
+                          "reason_codes": codes, "reason_details": details})
+    warehouse.append(con, QUARANTINE_STAGE, frame)
+
+
+def _stage_valid(stage: Path, log: Log, file_index: int, part_index: int, valid: pl.DataFrame,
+                 first_order: int) -> Path | None:
+    """Write a batch's valid records to a staging Parquet file (lz4: fast, bounded memory);
+    `__order` numbers the log's valid records in file and row order."""
+    if valid.height == 0:
+        return None
+    path = stage / f"{log.name}-{file_index:06d}-{part_index:06d}.parquet"
+    valid.with_columns(file_index=pl.lit(file_index, pl.Int32),
+                       __order=pl.int_range(first_order, first_order + valid.height, dtype=pl.Int64),
+                       ).write_parquet(path, compression="lz4", statistics=False)
+    return path
+
+
+_END = object()
+
+
+def _prefetched(items: Iterator) -> Iterator:
+    """The items of an iterator, each computed in a worker thread while the caller uses the
+    previous one: Polars' checks of batch n+1 overlap DuckDB's insert of batch n (both release
+    the GIL). At most two items exist at once, so memory stays bounded."""
+    with ThreadPoolExecutor(1, thread_name_prefix="ingest-batches") as pool:
+        pending = pool.submit(next, items, _END)
+        while (item := pending.result()) is not _END:
+            pending = pool.submit(next, items, _END)
+            yield item
+
+
+def derived_columns(decoded: pl.DataFrame, log: Log) -> pl.DataFrame:
+    """Columns derived from a log's raw values before redaction: an archive's S3 object identity
+    (docs/real-sources.md#s3-object-identity-of-archive-uris); nothing for the other logs."""
+    if log.name == "archives":
+        return archive_s3_identity(decoded)
+    return pl.DataFrame()
+
+
+def _checked_parts(log: Log, source: InputSource) -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame, pl.Series | None]]:
+    """(rows read, valid records, invalid records, their redacted raw text) per slice of each batch."""
+    schema = warehouse.ACCEPTED_SCHEMAS[log.name].remove_columns(list(LINEAGE_COLUMNS))
+    for batch in source.batches():
+        for part in _slices(batch):
+            # The raw columns stay aside (checks would copy them with every valid row); an invalid
+            # row finds its raw text again by its position in the slice.
+            raw = part.select(c for c in RAW_COLUMNS if c in part.columns)
+            part = part.drop(raw.columns).with_row_index("__slice_row")
+            part = part.with_columns(derived_columns(part, log).get_columns())  # before redaction removes them
+            checked = checked_records(redacted(part, log), log)
+            # Pandera checks the contract fields of every valid record (duplicates included: the
+            # same checks apply); lineage columns are added by the insert itself.
+            schema.validate(checked.valid.select(log.field_names))
+            invalid = checked.invalid
+            raw_text = None
+            if invalid.height:
+                invalid = invalid.hstack(raw[invalid["__slice_row"]]) if raw.width else invalid
+                raw_text = _quarantine_text(invalid, source, log)
+            yield (part.height, checked.valid.select(*log.field_names, "extra_fields", *DERIVED_COLUMNS.get(log.name, ()),
+                                                     "source_row"), invalid, raw_text)
+
+
+def _read_source(con, log: Log, source: InputSource, file_index: int, stage: Path,
+                 staged: list[Path], staged_rows: int) -> tuple[int, int, int]:
+    """Read, redact and check one source a batch at a time; valid records go to staging files
+    (`staged`), invalid ones to the quarantine stage. (rows read, rows invalid, rows staged)."""
+    read = invalid_count = 0
+    for height, valid, invalid, raw_text in _prefetched(_checked_parts(log, source)):
+        read += height
+        path = _stage_valid(stage, log, file_index, len(staged), valid, staged_rows)
+        if path is not None:
+            staged.append(path)
+            staged_rows += valid.height
+        if invalid.height:
+            invalid_count += invalid.height
+            _stage_quarantine(con, file_index, invalid["source_row"], raw_text,
+                              invalid["reason_codes"], invalid["reason_details"])
+    return read, invalid_count, staged_rows
+
+
+def _parquet_list(paths: list[Path]) -> str:
+    return "read_parquet([" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "])"
+
+
+def resolve_duplicates(con, log: Log, staged: str, had_rows: bool) -> pl.DataFrame:
+    """Duplicates and conflicts (docs/inputs.md#duplicates-and-conflicting-duplicates), in SQL
+    over the staged valid records of a log (`staged`: a relation with the contract fields,
+    file_index, source_row and __order) and the records the log's table already holds.
+
+    Only contested keys are looked at (met twice in this run, or already accepted by an earlier
+    run). A key already accepted keeps its record: new records with equal contract values are
+    duplicates, different ones conflict. Otherwise, when the run's records of a key agree, the
+    first (file and row order) is accepted and the rest are duplicates; when they disagree, all
+    of them conflict. Values are compared field by field, null-safe (IS NOT DISTINCT FROM: an
+    optional key field may be null). Returns the records not accepted: __order, file_index,
+    source_row, status (and connector_visibility for deliveries), in file and row order."""
+    table, key, fields = log.name, [_ident(k) for k in log.natural_key], [_ident(f) for f in log.field_names]
+    keys = ", ".join(key)
+    visibility = ", n.connector_visibility" if log.name == "deliveries" else ""
+    empty = pl.DataFrame(schema={"__order": pl.Int64, "file_index": pl.Int32, "source_row": pl.Int64,
+                                 **({"connector_visibility": pl.Utf8} if visibility else {}), "status": pl.Utf8})
+
+    def same(left: str, right: str, names: list[str]) -> str:
+        return " AND ".join(f"{left}.{n} IS NOT DISTINCT FROM {right}.{n}" for n in names)
+
+    earlier = (f" UNION SELECT DISTINCT {', '.join('s.' + k for k in key)} FROM {staged} s JOIN {table} o "
+               f"ON {same('s', 'o', key)}") if had_rows else ""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _contested AS SELECT {keys} FROM {staged} GROUP BY ALL "
+                f"HAVING count(*) > 1{earlier}")
+    if not con.execute("SELECT count(*) FROM _contested").fetchall()[0][0]:
+        con.execute("DROP TABLE _contested")
+        return empty
+    contested = f"EXISTS (SELECT 1 FROM _contested c WHERE {same('c', 't', key)})"
+    decided = con.sql(f"""
+        WITH n AS (SELECT * FROM {staged} t WHERE {contested}),
+             o AS (SELECT rowid AS __rid, * FROM {table} t WHERE {contested}
+                   QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY rowid) = 1),
+             v AS (SELECT {keys}, count(DISTINCT ({', '.join(fields)})) AS variants FROM n GROUP BY ALL),
+             decided AS (
+                SELECT n.__order, n.file_index, n.source_row{visibility},
+                       CASE WHEN o.__rid IS NOT NULL THEN CASE WHEN {same('n', 'o', fields)} THEN '{DUPLICATE}'
+                                                          ELSE '{CONFLICTING}' END
+                            WHEN v.variants > 1 THEN '{CONFLICTING}'
+                            WHEN row_number() OVER (PARTITION BY {', '.join('n.' + k for k in key)}
+                                                    ORDER BY n.__order) = 1 THEN '{ACCEPTED}'
+                            ELSE '{DUPLICATE}' END AS status
+                FROM n LEFT JOIN o ON {same('n', 'o', key)} JOIN v ON {same('n', 'v', key)})
+        SELECT * FROM decided WHERE status <> '{ACCEPTED}' ORDER BY __order
+    """).pl()
+    con.execute("DROP TABLE _contested")
+    return decided if decided.height else empty
+
+
+def _insert_accepted(con, log: Log, staged: str, decided: pl.DataFrame, run_id: str) -> None:
+    """One bulk insert of the staged records not decided otherwise, in file and row order, with
+    their lineage (`_ingest_files` maps file_index to the file's sha256)."""
+    names = ", ".join(_ident(c) for c in [*log.field_names, "extra_fields", *DERIVED_COLUMNS.get(log.name, ())])
+    columns = f"{names}, source_file_sha256, source_row, ingest_run_id"
+    drop = ""
+    if decided.height:
+        con.register("_not_accepted", decided.select("__order"))
+        drop = "WHERE s.__order NOT IN (SELECT __order FROM _not_accepted)"
+    # One thread: measured no slower on 2 cores (the write is the cost), and DuckDB then keeps the
+    # scan's order through the joins (with 2 threads, batches interleave). Physical row order is
+    # still not a contract (DuckDB may place the last partial row group elsewhere at commit; the
+    # one-statement insert before this change did not keep it either): readers order by columns.
+    threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+    con.execute("SET threads = 1")
     try:
-        frame = con.sql(
-            f"select t.{', t.'.join(log.field_names)} from {log.name} t semi join _batch_keys using ({', '.join(key)})"
-        ).pl()
+        con.execute(f"INSERT INTO {log.name} ({columns}) SELECT {', '.join('s.' + n.strip() for n in names.split(','))}, "
+                    f"f.file_sha256, s.source_row, ? FROM {staged} s JOIN _ingest_files f USING (file_index) {drop}",
+                    [run_id])
     finally:
-        con.unregister("_batch_keys")
-    return frame.with_columns(pl.col(f).cast(schema.columns[f].dtype.type) for f in log.field_names)
+        con.execute(f"SET threads = {int(threads)}")
+        if decided.height:
+            con.unregister("_not_accepted")
 
 
-def _batch(files: list[DecodedFile]) -> pl.DataFrame:
-    """The records of a log's new files, in the order files and lines were given."""
-    frames = [f.records.with_columns(file_index=pl.lit(i, pl.Int32)) for i, f in enumerate(files)]
-    return pl.concat(frames, how="diagonal_relaxed")
+def ingest_log(con, log: Log, sources: list[InputSource], run_id: str, now: datetime, stage: Path) -> None:
+    """Write one log's new sources: accepted rows, quarantine rows and ingested_files rows."""
+    had_rows = con.execute(f"select exists (select 1 from {log.name})").fetchall()[0][0]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {QUARANTINE_STAGE} ({STAGE_COLUMNS})")
+    staged_paths: list[Path] = []
+    staged_rows, read = 0, []
+    for index, source in enumerate(sources):
+        rows, invalid, staged_rows = _read_source(con, log, source, index, stage, staged_paths, staged_rows)
+        read.append((rows, invalid))
 
-
-def _quarantine_rows(rejected: pl.DataFrame, files: list[DecodedFile], log: Log, run_id: str) -> pl.DataFrame:
-    """Quarantine rows: source file, row, redacted raw text and reasons."""
-    parts = []
-    for index, decoded in enumerate(files):
-        mine = rejected.filter(pl.col("file_index") == index)
-        if mine.height == 0:
-            continue
-        raw_text = redacted_column(decoded.raw_texts(mine["source_row"]).alias("raw_text"),
-                                   private_connector(mine, log))
-        parts.append(mine.select(
-            run_id=pl.lit(run_id), log=pl.lit(log.name), source_file=pl.lit(redact_str(decoded.file.path.name)),
-            source_file_sha256=pl.lit(decoded.file.sha256), source_row="source_row", raw_text=raw_text,
-            reason_codes="reason_codes", reason_details="reason_details",
-        ))
-    if not parts:
-        return pl.DataFrame()
-    return pl.concat(parts)
-
-
-SLICE_ROWS = 2_000_000  # redaction and checks run a slice at a time: their text copies stay small
-
-
-def _checked_batch(files: list[DecodedFile], log: Log) -> CheckedRecords:
-    """The log's new records redacted and checked, valid ones typed (slices keep memory low)."""
-    batch = _batch(files)
-    parts = [checked_records(redacted(batch.slice(offset, SLICE_ROWS), log), log)
-             for offset in range(0, max(batch.height, 1), SLICE_ROWS)]
-    return CheckedRecords(pl.concat([p.valid for p in parts], how="vertical_relaxed"),
-                          pl.concat([p.invalid for p in parts], how="vertical_relaxed"))
-
-
-def ingest_log(con, log: Log, files: list[DecodedFile], run_id: str, now: datetime) -> None:
-    """Write one log's new files: accepted rows, quarantine rows and ingested_files rows."""
-    checked = _checked_batch(files, log)
-    existing = _existing_with_keys(con, log, checked.valid)
-    valid = checked.valid.with_columns(status=duplicate_status(checked.valid, existing, log))
-
-    schema = warehouse.ACCEPTED_SCHEMAS[log.name]
-    # Pandera checks the contract fields of every valid record (duplicates included: the same
-    # checks apply); lineage columns are added by the insert itself.
-    schema.remove_columns(list(LINEAGE_COLUMNS)).validate(valid.select(log.field_names))
-    conflicting = valid.filter(pl.col("status") == CONFLICTING).with_columns(
-        reason_codes=pl.lit(["conflicting_duplicate"], dtype=pl.List(pl.Utf8)),
-        reason_details=pl.concat_list(pl.lit("conflicting_duplicate:" + ",".join(log.natural_key))),
+    files = pl.DataFrame(
+        {"file_index": list(range(len(sources))), "file_sha256": [s.sha256 for s in sources],
+         "file_name": [redact_str(s.name) for s in sources], "format": [s.format for s in sources],
+         "rows_read": [r for r, _ in read], "rows_invalid": [q for _, q in read]},
+        schema_overrides={"file_index": pl.Int32, "rows_read": pl.Int64, "rows_invalid": pl.Int64},
     )
-    kept = ["file_index", "source_row", "reason_codes", "reason_details"] + (
-        ["connector_visibility"] if log.name == "deliveries" else [])  # decides private-host redaction
-    rejected = pl.concat([checked.invalid.select(kept), conflicting.select(kept)], how="vertical_relaxed")
-    rejected = rejected.sort("file_index", "source_row")
-    warehouse.append_accepted(con, log.name, valid, [f.file.sha256 for f in files], run_id)
-    checkpoint("ingest:inserted-accepted")
-    warehouse.append(con, "quarantine", _quarantine_rows(rejected, files, log, run_id))
+    con.register("_ingest_files", files)
+    try:
+        decided = pl.DataFrame(schema={"__order": pl.Int64, "file_index": pl.Int32, "source_row": pl.Int64,
+                                       "status": pl.Utf8})
+        if staged_paths:
+            staged = _parquet_list(staged_paths)
+            decided = resolve_duplicates(con, log, staged, had_rows)
+            _insert_accepted(con, log, staged, decided, run_id)
+        checkpoint("ingest:inserted-accepted")
+        conflicting = decided.filter(pl.col("status") == CONFLICTING)
+        for index, source in enumerate(sources):
+            mine = conflicting.filter(pl.col("file_index") == index)
+            if mine.height:
+                raw_text = redacted_column(source.raw_texts(mine["source_row"]).alias("raw_text"),
+                                           private_connector(mine, log))
+                _stage_quarantine(con, index, mine["source_row"], raw_text,
+                                  pl.Series([["conflicting_duplicate"]] * mine.height, dtype=pl.List(pl.Utf8)),
+                                  pl.Series([["conflicting_duplicate:" + ",".join(log.natural_key)]] * mine.height,
+                                            dtype=pl.List(pl.Utf8)))
+        con.execute(f"INSERT INTO quarantine (run_id, log, source_file, source_file_sha256, source_row, raw_text, "
+                    f"reason_codes, reason_details) SELECT ?, ?, f.file_name, f.file_sha256, q.source_row, q.raw_text, "
+                    f"q.reason_codes, q.reason_details FROM {QUARANTINE_STAGE} q JOIN _ingest_files f USING (file_index) "
+                    f"ORDER BY q.file_index, q.source_row", [run_id, log.name])
+        counts = files.join(
+            decided.group_by("file_index").agg(conflicting=(pl.col("status") == CONFLICTING).sum(),
+                                               duplicate=(pl.col("status") == DUPLICATE).sum()),
+            on="file_index", how="left").with_columns(pl.col("conflicting", "duplicate").fill_null(0))
+        accounting = counts.select(
+            "file_sha256", log=pl.lit(log.name), file_name="file_name", format="format", run_id=pl.lit(run_id),
+            ingested_at=pl.lit(now), rows_read="rows_read",
+            rows_accepted=pl.col("rows_read") - pl.col("rows_invalid") - pl.col("conflicting") - pl.col("duplicate"),
+            rows_quarantined=pl.col("rows_invalid") + pl.col("conflicting"),
+            rows_duplicate=pl.col("duplicate"),
+        ).with_columns(pl.col("rows_read", "rows_accepted", "rows_quarantined", "rows_duplicate").cast(pl.Int64))
+        warehouse.append(con, "ingested_files", accounting)
+    finally:
+        con.unregister("_ingest_files")
+    con.execute(f"DROP TABLE {QUARANTINE_STAGE}")
+    for path in staged_paths:
+        path.unlink(missing_ok=True)
 
-    outcome = pl.concat([
-        valid.select("file_index", outcome=pl.when(pl.col("status") == CONFLICTING)
-                     .then(pl.lit("quarantined")).otherwise(pl.col("status"))),
-        checked.invalid.select("file_index", outcome=pl.lit("quarantined")),
-    ])
-    counts = outcome.group_by("file_index").agg(
-        rows_read=pl.len(),
-        rows_accepted=(pl.col("outcome") == ACCEPTED).sum(),
-        rows_quarantined=(pl.col("outcome") == "quarantined").sum(),
-        rows_duplicate=(pl.col("outcome") == DUPLICATE).sum(),
-    )
-    files_frame = pl.DataFrame(
-        {"file_index": list(range(len(files))), "file_sha256": [f.file.sha256 for f in files], "log": log.name,
-         "file_name": [redact_str(f.file.path.name) for f in files], "format": [f.file.format for f in files],
-         "run_id": run_id, "ingested_at": now}, schema_overrides={"file_index": pl.Int32},
-    ).join(counts, on="file_index", how="left").drop("file_index").with_columns(
-        pl.col("rows_read", "rows_accepted", "rows_quarantined", "rows_duplicate").fill_null(0).cast(pl.Int64)
-    )
-    warehouse.append(con, "ingested_files", files_frame)
+
+def _stage_directory(con) -> Path:
+    """Where a run's staging files go: next to the warehouse file (`<db>.ingest.tmp/`, emptied
+    first: a crashed run may have left files), or a temporary directory for an in-memory one."""
+    rows = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchall()
+    if rows and rows[0][0]:
+        folder = Path(rows[0][0]).with_name(Path(rows[0][0]).name + ".ingest.tmp")
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        return folder
+    return Path(tempfile.mkdtemp(prefix="exportaudit-ingest-"))
 
 
-def ingest(con, decoded_files: list[DecodedFile], run_id: str, now: datetime) -> list[FileAccount]:
-    """Ingest every new file in one transaction; files already ingested (same sha256) are skipped."""
+def ingest(con, sources: list[InputSource], run_id: str, now: datetime) -> list[FileAccount]:
+    """Ingest every new source in one transaction; sources already ingested (same log and sha256) are skipped."""
     already = {(log, sha) for log, sha in con.execute("select log, file_sha256 from ingested_files").fetchall()}
-    new_by_log: dict[str, list[DecodedFile]] = {}
-    skipped: list[tuple[DecodedFile, bool]] = []
-    for decoded in decoded_files:
-        identity = (decoded.file.log, decoded.file.sha256)
-        skipped.append((decoded, identity in already))
+    new_by_log: dict[str, list[InputSource]] = {}
+    skipped: list[tuple[InputSource, bool]] = []
+    for source in sources:
+        identity = (source.log, source.sha256)
+        skipped.append((source, identity in already))
         if identity not in already:
             already.add(identity)
-            new_by_log.setdefault(decoded.file.log, []).append(decoded)
+            new_by_log.setdefault(source.log, []).append(source)
 
+    stage = _stage_directory(con)
     con.execute("BEGIN")
     try:
-        for log_name, files in new_by_log.items():
-            ingest_log(con, LOGS[log_name], files, run_id, now)
-            for decoded in files:
-                decoded.release()
+        for log_name, log_sources in new_by_log.items():
+            ingest_log(con, LOGS[log_name], log_sources, run_id, now, stage)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
     counts = {
         (row[0], row[1]): row[2:]
@@ -262,10 +437,10 @@ def ingest(con, decoded_files: list[DecodedFile], run_id: str, now: datetime) ->
             "from ingested_files where run_id = ?", [run_id]).fetchall()
     }
     accounts = []
-    for decoded, was_skipped in skipped:
-        account = FileAccount(decoded.file.log, redact_str(decoded.file.path.name), decoded.file.sha256, was_skipped)
+    for source, was_skipped in skipped:
+        account = FileAccount(source.log, redact_str(source.name), source.sha256, was_skipped)
         if not was_skipped:
             (account.rows_read, account.rows_accepted, account.rows_quarantined,
-             account.rows_duplicate) = counts[(decoded.file.log, decoded.file.sha256)]
+             account.rows_duplicate) = counts[(source.log, source.sha256)]
         accounts.append(account)
     return accounts

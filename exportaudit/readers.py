@@ -7,12 +7,16 @@ Parquet row number, all 1-based), `record_error` ("malformed_json" or null), `in
 `extra_fields` (JSON object of non-contract fields, or null) and, per contract field `f`,
 its text `f` (null when absent) and `f__type_ok` (false when present with the wrong type
 for its format). An empty string keeps its text "" here, whatever the field's type: making
-it null is a format-free rule, applied by validation. The record's raw text is built only
-when it is needed, for quarantined rows (`DecodedFile.raw_texts`). The format-free checks of
-the contract happen later, in `transforms.record_validation`.
+it null is a format-free rule, applied by validation. For the raw text of quarantined rows,
+a JSON Lines frame also carries `raw_text` (the line) and a CSV / Parquet frame `raw_record`
+(the row's own cells; the text, their JSON object, is built only for quarantined rows).
+The format-free checks of the contract happen later, in `transforms.record_validation`.
 
-Decoding is bulk: DuckDB's JSON functions over all lines at once, Polars' CSV and
-Parquet readers; no Python loop over records.
+Files are read in bounded batches (`FileSource.batches`): memory does not grow with the
+file. `load_file` is the cheap check made before anything is written (exists, format,
+sha256, gzip stream, Parquet footer). Decoding is bulk within a batch: DuckDB's JSON
+functions over a chunk of lines, Polars' CSV reader, pyarrow's Parquet batch reader; no
+Python loop over records.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 
 from exportaudit.contract import BOOL, INT, TIMESTAMP, Log
 from transforms.timestamps import UTC_US
@@ -50,37 +55,80 @@ class UnreadableInput(Exception):
 
 @dataclass
 class InputFile:
+    """A file that passed the cheap up-front check (`load_file`): its identity, never its bytes."""
     log: str
     path: Path
     format: str
     sha256: str
-    content: bytes  # decompressed bytes for text formats; raw bytes for Parquet
+    size: int = 0  # bytes on disk, and the modification time: a file that changes while it
+    mtime_ns: int = 0  # is being ingested stops the run (UnreadableInput) instead of lying
 
 
-@dataclass
-class DecodedFile:
-    file: InputFile
-    decoded: pl.DataFrame | None  # the decoded frame described above; None for Parquet (built on demand)
-    raw: pl.DataFrame  # source_row + raw_text (JSONL), or the file's own columns (CSV, Parquet)
-    log: Log | None = None
+class FileSource:
+    """One input file as an ingest source (the `exportaudit.ingest.InputSource` protocol):
+    identity up front, records decoded lazily, a bounded batch at a time (`batches`).
+
+    JSON Lines: chunks of JSONL_CHUNK_BYTES of whole lines; CSV: chunks of CSV_CHUNK_BYTES of
+    whole records (a line break inside quotes does not end a record), each parsed with the
+    header; Parquet: PARQUET_BATCH_ROWS rows at a time (pyarrow's batch reader, within a row
+    group). Gzip is decompressed as a stream. Each batch carries what quarantine needs for the
+    raw text of its records: `raw_text` (the JSON line) or `raw_record` (the row's cells)."""
+
+    def __init__(self, file: InputFile, log: Log):
+        self.file, self.contract = file, log
+        self.log, self.format, self.sha256 = file.log, file.format, file.sha256
+        self.path, self.name = file.path, file.path.name
+
+    def batches(self) -> Iterator[pl.DataFrame]:
+        decoder = {"jsonl": _jsonl_batches, "csv": _csv_batches, "parquet": _parquet_batches}[self.format]
+        try:
+            yield from decoder(self.file, self.contract)
+        except UnreadableInput:
+            raise
+        except Exception as error:  # the reader's own message says what is wrong with the file
+            raise _unreadable(self.file, error) from None
+        _check_unchanged(self.file)
 
     @property
     def records(self) -> pl.DataFrame:
-        # Parquet keeps only its compact native frame until ingest asks for the decoded view.
-        return self.decoded if self.decoded is not None else _parquet_records(self.raw, self.log)
-
-    def release(self) -> None:
-        """Drop the frames once ingested: the night goes on with much less memory."""
-        self.decoded, self.raw = _EMPTY_FRAME, _EMPTY_FRAME
+        """Every record at once (small files and tests only: ingest reads `batches`)."""
+        parts = list(self.batches())
+        frame = pl.concat(parts, how="diagonal_relaxed") if parts else _empty(self.contract)
+        return frame.drop("raw_text", "raw_record", strict=False)
 
     def raw_texts(self, source_rows: pl.Series) -> pl.Series:
-        """The raw text of the given records: the JSON line, or the row's cells as a JSON object."""
-        if self.file.format == "jsonl":
-            return _jsonl_raw_texts(self.file.path, self.file.sha256, source_rows)
-        rows = self.raw.with_row_index("__row").filter(pl.col("__row").is_in((source_rows - 1).implode()))
-        order = pl.DataFrame({"__row": (source_rows - 1).cast(pl.UInt32)})
-        rows = order.join(rows, on="__row", how="left", maintain_order="left").drop("__row")
-        return rows.select(_json_object(rows)).to_series()
+        """The raw text of the given records, read again from the file (only conflicting
+        duplicates need it: other quarantined rows take theirs from their batch)."""
+        wanted = pl.DataFrame({"source_row": source_rows.cast(pl.Int64)})
+        found = []
+        for batch in self._batches_with(wanted["source_row"]):
+            mine = batch.join(wanted, on="source_row", how="semi")
+            if mine.height:
+                found.append(mine.select("source_row", raw_text=raw_text_of(mine)))
+        found_frame = pl.concat(found) if found else pl.DataFrame(schema={"source_row": pl.Int64, "raw_text": pl.Utf8})
+        return wanted.join(found_frame, on="source_row", how="left", maintain_order="left")["raw_text"]
+
+    def _batches_with(self, rows: pl.Series) -> Iterator[pl.DataFrame]:
+        if self.format != "parquet":
+            yield from self.batches()
+            return
+        _check_unchanged(self.file)
+        parquet = pq.ParquetFile(self.file.path)
+        first = 1
+        for group in range(parquet.metadata.num_row_groups):
+            count = parquet.metadata.row_group(group).num_rows
+            if ((rows >= first) & (rows < first + count)).any():
+                table = pl.from_arrow(parquet.read_row_group(group))
+                yield _parquet_records(table, self.contract, first)
+            first += count
+
+
+def raw_text_of(records: pl.DataFrame) -> pl.Series:
+    """Raw text of decoded records: the `raw_text` column, or the `raw_record` cells as a JSON object."""
+    if "raw_text" in records.columns:
+        return records["raw_text"]
+    cells = records["raw_record"].struct.unnest()
+    return cells.select(_json_object(cells)).to_series()
 
 
 def _json_object(frame: pl.DataFrame) -> pl.Expr:
@@ -120,43 +168,123 @@ def resolve_paths(specs: list[str]) -> list[Path]:
     return paths
 
 
+READ_BLOCK_BYTES = 4 * 1024 * 1024
+
+
 def load_file(log: str, path: Path) -> InputFile:
-    """The file's bytes (decompressed when .gz) and sha256; UnreadableInput when it cannot be read."""
+    """The cheap up-front check of a file, before anything is written: it exists and is a file
+    of a known format, its sha256 (one streaming pass), a gzip stream decompresses to its end
+    (streamed, nothing kept), a Parquet footer reads. UnreadableInput when it fails; a file
+    that fails later, while its batches are decoded, rolls the ingest transaction back."""
     kind = file_format(path)
     if kind is None:
         raise UnreadableInput(path, "unknown format (expected .jsonl, .ndjson, .csv, .parquet, or .gz of a text format)")
+    digest = hashlib.sha256()
     try:
-        data = path.read_bytes()
+        stat = path.stat()
+        with path.open("rb") as handle:
+            while block := handle.read(READ_BLOCK_BYTES):
+                digest.update(block)
     except FileNotFoundError:
         raise UnreadableInput(path, "no such file") from None
     except IsADirectoryError:
         raise UnreadableInput(path, "is a directory") from None
     except OSError as error:
         raise UnreadableInput(path, error.strerror or str(error)) from None
-    sha256 = hashlib.sha256(data).hexdigest()
-    content = data
-    if path.name.lower().endswith(".gz") and data:
+    file = InputFile(log=log, path=path, format=kind, sha256=digest.hexdigest(), size=stat.st_size,
+                     mtime_ns=stat.st_mtime_ns)
+    if _is_gzip(path) and stat.st_size:
         try:
-            content = gzip.decompress(data)
+            with gzip.open(path, "rb") as stream:
+                while stream.read(READ_BLOCK_BYTES):
+                    pass
         except (OSError, EOFError, zlib.error) as error:
             raise UnreadableInput(path, f"not a valid gzip file ({error})") from None
-    return InputFile(log=log, path=path, format=kind, sha256=sha256, content=content)
+    elif kind == "parquet":
+        try:
+            pq.ParquetFile(path).schema_arrow
+        except Exception as error:
+            raise _unreadable(file, error) from None
+    return file
 
 
-def decode_file(file: InputFile, log: Log) -> DecodedFile:
-    decoder = {"jsonl": _decode_jsonl, "csv": _decode_csv, "parquet": _decode_parquet}[file.format]
+def decode_file(file: InputFile, log: Log) -> FileSource:
+    """The file as an ingest source: records are decoded lazily, batch by batch."""
+    return FileSource(file, log)
+
+
+def _unreadable(file: InputFile, error: Exception) -> UnreadableInput:
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return UnreadableInput(file.path, f"not a readable {file.format} file ({message[:200]})")
+
+
+def _check_unchanged(file: InputFile) -> None:
     try:
-        records, raw = decoder(file.content, log) if file.content else (_empty(log), pl.DataFrame())
-    except UnreadableInput:
-        raise
-    except Exception as error:  # the reader's own message says what is wrong with the file
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UnreadableInput(file.path, f"not a readable {file.format} file ({message[:200]})") from None
-    file.content = b""  # decoded: the bytes are no longer needed
-    return DecodedFile(file=file, decoded=records, raw=raw, log=log)
+        stat = file.path.stat()
+    except OSError:
+        stat = None
+    if stat is None or (stat.st_size, stat.st_mtime_ns) != (file.size, file.mtime_ns):
+        raise UnreadableInput(file.path, "the file changed while it was being ingested")
 
 
-_EMPTY_FRAME = pl.DataFrame()
+def _is_gzip(path: Path) -> bool:
+    return path.name.lower().endswith(".gz")
+
+
+def _text_blocks(file: InputFile, block_bytes: int, boundary) -> Iterator[bytes]:
+    """The file's (decompressed) bytes in blocks of about `block_bytes` that end where
+    `boundary(data)` says a record ends (an offset; 0: none yet); the byte order mark dropped."""
+    if not file.size:
+        return
+    opener = gzip.open if _is_gzip(file.path) else open
+    with opener(file.path, "rb") as stream:
+        carry, first = b"", True
+        while True:
+            block = stream.read(block_bytes)
+            if first:
+                block, first = block.removeprefix(b"\xef\xbb\xbf"), False
+            data = carry + block if carry else block
+            if not block:
+                if data:
+                    yield data
+                return
+            cut = boundary(data)
+            if cut <= 0:
+                carry = data
+                continue
+            yield data[:cut]
+            carry = data[cut:]
+
+
+def _line_boundary(data: bytes) -> int:
+    return data.rfind(b"\n") + 1
+
+
+def _csv_boundary(data: bytes) -> int:
+    """After the last line break outside quotes (an even number of quote characters before it)."""
+    end = data.rfind(b"\n")
+    if end < 0:
+        return 0
+    quotes = data.count(b'"', 0, end)
+    while quotes % 2:
+        previous = data.rfind(b"\n", 0, end)
+        if previous < 0:
+            return 0
+        quotes -= data.count(b'"', previous, end)
+        end = previous
+    return end + 1
+
+
+def _first_record_end(data: bytes) -> int:
+    """End of the first CSV record (the header), line break included; len(data) when none."""
+    start = 0
+    while True:
+        end = data.find(b"\n", start)
+        if end < 0:
+            return len(data)
+        if data.count(b'"', 0, end) % 2 == 0:
+            return end + 1
+        start = end + 1
 
 
 def _empty(log: Log) -> pl.DataFrame:
@@ -184,43 +312,30 @@ def _utf8_error(raw_text: pl.Expr, file_is_utf8: bool) -> pl.Expr:
 
 JSON_WHITESPACE = " \t\r"  # a line of only these is blank (JSON's insignificant whitespace; "\n" ends the line)
 JSONL_CHUNK_BYTES = 64 * 1024 * 1024  # decoded a chunk at a time: memory stays bounded on big files
+CSV_CHUNK_BYTES = 64 * 1024 * 1024
+PARQUET_BATCH_ROWS = 500_000
 
 
-def _jsonl_lines(content: bytes) -> Iterator[pl.DataFrame]:
+def _jsonl_lines(file: InputFile) -> Iterator[pl.DataFrame]:
     """Non-blank lines of a JSON Lines file, a chunk at a time: `source_row` (physical line
     number), `raw_text` (invalid UTF-8 bytes replaced by U+FFFD) and `invalid_utf8`."""
-    content = content.removeprefix(b"\xef\xbb\xbf")
-    start, first_line = 0, 1
-    while start < len(content):
-        end = content.find(b"\n", min(start + JSONL_CHUNK_BYTES, len(content)))
-        end = len(content) if end < 0 else end + 1
-        text, is_utf8 = _text_of(content[start:end])
+    first_line = 1
+    for chunk in _text_blocks(file, JSONL_CHUNK_BYTES, _line_boundary):
+        text, is_utf8 = _text_of(chunk)
         pieces = text.split("\n")
         if text.endswith("\n"):
             pieces.pop()
         lines = pl.DataFrame({"raw_text": pieces}).with_row_index("source_row", offset=first_line)
         first_line += len(pieces)
-        start = end
         lines = lines.with_columns(pl.col("source_row").cast(pl.Int64), pl.col("raw_text").str.strip_suffix("\r"))
         lines = lines.filter(pl.col("raw_text").str.strip_chars(JSON_WHITESPACE) != "")  # a blank line is not a record
         yield lines.with_columns(invalid_utf8=_utf8_error(pl.col("raw_text"), is_utf8))
 
 
-def _jsonl_raw_texts(path: Path, sha256: str, source_rows: pl.Series) -> pl.Series:
-    """Raw text of some lines, read again from the file (only quarantined rows need it)."""
-    again = load_file("again", path)
-    if again.sha256 != sha256:
-        raise UnreadableInput(path, "the file changed while it was being ingested")
-    wanted = pl.DataFrame({"source_row": source_rows})
-    found = pl.concat([lines.join(wanted, on="source_row", how="semi").select("source_row", "raw_text")
-                       for lines in _jsonl_lines(again.content)] or [pl.DataFrame(schema={"source_row": pl.Int64,
-                                                                                          "raw_text": pl.Utf8})])
-    return wanted.join(found, on="source_row", how="left", maintain_order="left")["raw_text"]
-
-
-def _decode_jsonl(content: bytes, log: Log) -> tuple[pl.DataFrame, pl.DataFrame]:
-    parts = [_decoded_json_lines(lines, log) for lines in _jsonl_lines(content)]
-    return (pl.concat(parts) if parts else _empty(log)), _EMPTY_FRAME
+def _jsonl_batches(file: InputFile, log: Log) -> Iterator[pl.DataFrame]:
+    for lines in _jsonl_lines(file):
+        if lines.height:
+            yield _decoded_json_lines(lines, log)
 
 
 def _decoded_json_lines(lines: pl.DataFrame, log: Log) -> pl.DataFrame:
@@ -252,12 +367,13 @@ def _decoded_json_lines(lines: pl.DataFrame, log: Log) -> pl.DataFrame:
             order by source_row
             """
         ).pl()
+    decoded = decoded.with_columns(raw_text=lines["raw_text"])  # both in source_row order: no copy through DuckDB
     json_types_ok = {
         INT: ["BIGINT", "UBIGINT"],
         BOOL: ["BOOLEAN"],
     }
     columns = [
-        pl.col("source_row"), pl.col("extra_fields"),
+        pl.col("source_row"), pl.col("extra_fields"), pl.col("raw_text"),
         pl.when(~pl.col("is_object")).then(pl.lit("malformed_json")).alias("record_error"),
         pl.col("invalid_utf8"),
     ]
@@ -273,18 +389,31 @@ def _decoded_json_lines(lines: pl.DataFrame, log: Log) -> pl.DataFrame:
     return decoded.select(columns)
 
 
-def _decode_csv(content: bytes, log: Log) -> tuple[pl.DataFrame, pl.DataFrame]:
-    text, is_utf8 = _text_of(content.removeprefix(b"\xef\xbb\xbf"))
-    frame = pl.read_csv(
-        text.encode("utf-8"), infer_schema=False, truncate_ragged_lines=True, empty_string_is_null=True,
-        raise_if_empty=False,
-    )
+def _csv_batches(file: InputFile, log: Log) -> Iterator[pl.DataFrame]:
+    """CSV records a chunk at a time; each chunk is parsed with the file's header row in front."""
+    header, first_row = b"", 1
+    for chunk in _text_blocks(file, CSV_CHUNK_BYTES, _csv_boundary):
+        if not header:
+            header = chunk[:_first_record_end(chunk)]
+            chunk = chunk[len(header):]
+        text, is_utf8 = _text_of(header + chunk)
+        frame = pl.read_csv(
+            text.encode("utf-8"), infer_schema=False, truncate_ragged_lines=True, empty_string_is_null=True,
+            raise_if_empty=False,
+        )
+        if frame.height or first_row == 1:
+            yield _csv_records(frame, log, first_row, is_utf8)
+        first_row += frame.height
+
+
+def _csv_records(frame: pl.DataFrame, log: Log, first_row: int, is_utf8: bool) -> pl.DataFrame:
     extra_names = [c for c in frame.columns if c not in log.field_names]
     columns = [
-        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("source_row"),
+        pl.int_range(first_row, pl.len() + first_row, dtype=pl.Int64).alias("source_row"),
         pl.lit(None, pl.Utf8).alias("record_error"),
         _utf8_error(_json_object(frame), is_utf8).alias("invalid_utf8"),
         (pl.struct(extra_names).struct.json_encode() if extra_names else pl.lit(None, pl.Utf8)).alias("extra_fields"),
+        _raw_record(frame),
     ]
     for field in log.fields:
         if field.name not in frame.columns:
@@ -299,23 +428,35 @@ def _decode_csv(content: bytes, log: Log) -> tuple[pl.DataFrame, pl.DataFrame]:
             type_ok = pl.lit(True)
         # A quoted "" cell stays "" (a bare blank cell is already null): validation makes it null.
         columns += [value.alias(field.name), (value.is_null() | type_ok).alias(f"{field.name}__type_ok")]
-    return frame.select(columns), frame
+    return frame.select(columns)
 
 
-def _decode_parquet(content: bytes, log: Log) -> tuple[None, pl.DataFrame]:
-    """Reading proves the file readable; the decoded view is built at ingest (`_parquet_records`)."""
-    import io
+def _raw_record(frame: pl.DataFrame) -> pl.Expr:
+    """The row's own cells, kept for the raw text of quarantined rows (built only for those)."""
+    if not frame.width:
+        return pl.lit("{}").alias("raw_text")
+    return pl.struct(frame.columns).alias("raw_record")
 
-    return None, pl.read_parquet(io.BytesIO(content))
+
+def _parquet_batches(file: InputFile, log: Log) -> Iterator[pl.DataFrame]:
+    if not file.size:
+        return
+    parquet = pq.ParquetFile(file.path)
+    first_row = 1
+    for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+        frame = pl.from_arrow(batch)
+        yield _parquet_records(frame, log, first_row)
+        first_row += frame.height
 
 
-def _parquet_records(frame: pl.DataFrame, log: Log) -> pl.DataFrame:
+def _parquet_records(frame: pl.DataFrame, log: Log, first_row: int = 1) -> pl.DataFrame:
     extra_names = [c for c in frame.columns if c not in log.field_names]
     columns = [
-        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("source_row"),
+        pl.int_range(first_row, pl.len() + first_row, dtype=pl.Int64).alias("source_row"),
         pl.lit(None, pl.Utf8).alias("record_error"),
         pl.lit(False).alias("invalid_utf8"),
         (_json_object(frame.select(extra_names)) if extra_names else pl.lit(None, pl.Utf8)).alias("extra_fields"),
+        _raw_record(frame),
     ]
     for field in log.fields:
         if field.name not in frame.columns:

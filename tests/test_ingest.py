@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
@@ -345,3 +346,94 @@ def test_slicing_the_batch_changes_nothing(tmp_path, logs_dir, monkeypatch):
     assert query(tmp_path / "two" / "w.duckdb", tables) == [("a", "https://grc.example.com/hook"),
                                                            ("d", "https://grc.example.com/hook"),
                                                            ("e", "https://h.example/x?REDACTED")]
+
+
+def test_csv_and_parquet_are_decoded_the_same_whatever_the_batch_size(tmp_path, logs_dir, monkeypatch):
+    from exportaudit import readers
+    from exportaudit.contract import LOGS
+    records = [delivery_record(attempt_id=f"a{i}", endpoint=f"https://h.example/{i}?sig=x") for i in range(30)]
+    records[3]["destination"] = "two\nlines, \"quoted\""
+    records[11]["outcome"] = "broken"
+    csv_path = logs_dir / "d.csv"
+    pl.DataFrame(records).write_csv(csv_path)
+    parquet_path = logs_dir / "d.parquet"
+    pl.DataFrame(records).write_parquet(parquet_path)
+    for path in (csv_path, parquet_path):
+        whole = readers.decode_file(readers.load_file("deliveries", path), LOGS["deliveries"])
+        monkeypatch.setattr(readers, "CSV_CHUNK_BYTES", 40)
+        monkeypatch.setattr(readers, "PARQUET_BATCH_ROWS", 4)
+        batched = readers.decode_file(readers.load_file("deliveries", path), LOGS["deliveries"])
+        assert len(list(batched.batches())) > 3
+        assert batched.records.equals(whole.records)
+        assert whole.records["source_row"].to_list() == list(range(1, 31))
+        assert batched.raw_texts(pl.Series([4, 12])).to_list() == whole.raw_texts(pl.Series([4, 12])).to_list()
+        monkeypatch.undo()
+
+
+class _ListSource:
+    """An InputSource of inline decoded frames (as another source, e.g. Svix attempts, gives them)."""
+
+    def __init__(self, frames, fail_after=None, sha="f" * 64):
+        self.log, self.name, self.format, self.sha256 = "deliveries", "svix.jsonl", "svix", sha
+        self.frames, self.fail_after = frames, fail_after
+
+    def batches(self):
+        from exportaudit.readers import UnreadableInput
+        for index, frame in enumerate(self.frames):
+            if self.fail_after is not None and index == self.fail_after:
+                raise UnreadableInput(self.name, "broken in the middle")
+            yield frame
+
+    def raw_texts(self, source_rows):
+        return pl.Series([f"raw {n}" for n in source_rows], dtype=pl.Utf8)
+
+
+def _decoded(rows: list[dict], first_row: int, reasons: list[list[str]] | None = None) -> pl.DataFrame:
+    from exportaudit.contract import LOGS
+    log = LOGS["deliveries"]
+    frame = pl.DataFrame({
+        "source_row": list(range(first_row, first_row + len(rows))), "record_error": [None] * len(rows),
+        "invalid_utf8": [False] * len(rows), "extra_fields": [None] * len(rows),
+        **{f: [None if r.get(f) is None else str(r[f]) for r in rows] for f in log.field_names},
+        **{f"{f}__type_ok": [True] * len(rows) for f in log.field_names},
+    }, schema_overrides={"source_row": pl.Int64, "record_error": pl.Utf8, "extra_fields": pl.Utf8,
+                         **{f: pl.Utf8 for f in log.field_names}})
+    if reasons is not None:
+        frame = frame.with_columns(source_reasons=pl.Series(reasons, dtype=pl.List(pl.Utf8)))
+    return frame
+
+
+def test_a_source_plugs_in_and_its_own_reasons_quarantine_its_records(tmp_path):
+    import duckdb
+
+    from exportaudit import warehouse
+    from exportaudit.ingest import ingest as ingest_sources
+    NOW = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    con = duckdb.connect()
+    warehouse.ensure_schema(con)
+    first = _decoded([delivery_record(attempt_id="s1"), delivery_record(attempt_id="s2", outcome=None)], 1,
+                     [[], ["attempt_not_final:status"]])
+    second = _decoded([delivery_record(attempt_id="s1"), delivery_record(attempt_id="s3")], 3, [[], []])
+    [account] = ingest_sources(con, [_ListSource([first, second])], "run-1", NOW)
+    assert (account.rows_read, account.rows_accepted, account.rows_quarantined, account.rows_duplicate) == (4, 2, 1, 1)
+    [(row, codes, details, raw)] = con.execute(
+        "select source_row, reason_codes, reason_details, raw_text from quarantine").fetchall()
+    assert row == 2 and codes == ["attempt_not_final", "missing_required_field"]
+    assert details == ["attempt_not_final:status", "missing_required_field:outcome"] and raw == "raw 2"
+    assert [r[0] for r in con.execute("select attempt_id from deliveries order by source_row").fetchall()] == ["s1", "s3"]
+
+
+def test_a_source_failing_midway_leaves_nothing_written(tmp_path):
+    import duckdb
+
+    from exportaudit import warehouse
+    from exportaudit.ingest import ingest as ingest_sources
+    from exportaudit.readers import UnreadableInput
+    NOW = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    con = duckdb.connect()
+    warehouse.ensure_schema(con)
+    frames = [_decoded([delivery_record(attempt_id="s1")], 1), _decoded([delivery_record(attempt_id="s2")], 2)]
+    with pytest.raises(UnreadableInput, match="broken in the middle"):
+        ingest_sources(con, [_ListSource(frames, fail_after=1)], "run-1", NOW)
+    for table in ("deliveries", "quarantine", "ingested_files"):
+        assert con.execute(f"select count(*) from {table}").fetchall() == [(0,)]

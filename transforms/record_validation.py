@@ -16,6 +16,10 @@ from transforms.timestamps import NAIVE_PATTERN, UTC_US, parsed_timestamps
 
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 TRIMMED_CHARACTERS = " \t\r\n"
+# Optional decoded column (List[Utf8]) of a source's own reasons, as "code:detail" (e.g.
+# "attempt_not_final:status", from a Svix attempt): a record with any is invalid, and they head
+# its reason_details; its reason code is the part before ":", like every other reason's.
+SOURCE_REASONS = "source_reasons"
 
 
 class CheckedRecords(NamedTuple):
@@ -98,6 +102,8 @@ def reasons(invalid: pl.DataFrame, log: Log) -> pl.DataFrame:
     reason_details = (  # a malformed line has no fields to check
         pl.when(pl.col("record_error") == "malformed_json").then(malformed_details).otherwise(field_details)
     )
+    if SOURCE_REASONS in invalid.columns:  # a source's own reasons come first
+        reason_details = pl.concat_list([pl.col(SOURCE_REASONS).fill_null([]), reason_details])
     return invalid.with_columns(reason_details=reason_details).with_columns(
         reason_codes=pl.col("reason_details").list.eval(pl.element().str.split(":").list.first())
         .list.unique(maintain_order=True),
@@ -121,6 +127,8 @@ def checked_records(decoded: pl.DataFrame, log: Log) -> CheckedRecords:
     frame = normalised_text(decoded, log)
     frame = frame.with_columns(_instants(frame, f) for f in log.fields if f.kind == TIMESTAMP)
     problems = [fires for field in log.fields for _, fires in field_problems(field)]
+    if SOURCE_REASONS in frame.columns:
+        problems.append(pl.col(SOURCE_REASONS).list.len().fill_null(0) > 0)
     frame = frame.with_columns(__invalid=pl.any_horizontal(problems) | pl.col("record_error").is_not_null()
                                | pl.col("invalid_utf8").fill_null(False))
     instants = [f"__instant_{f.name}" for f in log.fields if f.kind == TIMESTAMP]
