@@ -16,7 +16,8 @@ def test_defaults_are_the_spec_values():
         "max_attempts": 5, "base_delay_minutes": 15, "backoff_multiplier": 2.0, "max_delay_minutes": 1440,
         "max_delivery_age_days": 7, "idempotent_connector_kinds": ["s3", "gcs", "azure_blob"]}
     assert Policy().section("health") == {"required_retention_days": 2557, "expiry_warning_days": 30,
-                                          "max_check_age_days": 7, "accept_governance_mode": False}
+                                          "max_check_age_days": 7, "accept_governance_mode": False,
+                                          "s3_inventory_prefixes": [""]}
     assert Policy().max_quarantine_ratio == 0.05
     assert load_policy(None) == Policy()
 
@@ -42,6 +43,8 @@ def test_a_subset_overrides_and_fractions_are_allowed(tmp_path):
     ("max_quarantine_ratio = 1.5", "max_quarantine_ratio"),
     ("max_quarantine_ratio = -0.1", "max_quarantine_ratio"),
     ("accept_governance_mode = 1", "accept_governance_mode"),
+    ('s3_inventory_prefixes = "exports/"', "s3_inventory_prefixes"),
+    ("s3_inventory_prefixes = [1]", "s3_inventory_prefixes"),
     ("idempotent_connector_kinds = 's3'", "idempotent_connector_kinds"),
     ("[retry]\nmax_attempts = 3", "retry"),
 ])

@@ -64,25 +64,51 @@ class ArchiveHealth(NamedTuple):
     orphan_references: int
     unchecked_references: int
     unmatched_custody_checks: int
+    # Custody checks derived from S3 reports (docs/real-sources.md#how-derived-checks-combine), set by
+    # the caller that derived them (exportaudit.evaluation): one per derived check, by source.
+    derived_custody_checks: dict = {"s3_inventory": 0, "s3_batch_checksum": 0}
+    inconclusive_batch_results: int = 0
 
 
 def _days(days: float) -> pl.Expr:
     return pl.duration(microseconds=round(float(days) * _US_PER_DAY))
 
 
+LOCK_STRENGTH = {"none": 0, "governance": 1, "compliance": 2}  # weakest first (docs/archive-health.md#custody-observations)
+OBSERVED_FIELDS = ("observed_digest", "observed_lock_mode", "observed_retain_until", "observed_legal_hold")
+
+
 def latest_custody(custody_checks: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
-    """Per reference: the latest check's object_present and checked_at, and each observed_* field's
-    latest non-null value, over the checks at or before as_of (docs/inputs.md#custody-checks-log)."""
-    observed = ["observed_digest", "observed_lock_mode", "observed_retain_until", "observed_legal_hold"]
+    """Per reference, over the checks at or before as_of (docs/inputs.md#custody-checks-log): the latest
+    checked_at; object_present of the checks at that instant (false if any of them says false); and each
+    observed_* field's latest non-null value. Checks sharing an instant (different sources, or two
+    S3 reports made together) never hide a disagreement: the weakest observation wins — lock mode
+    none < governance < compliance, legal hold false < true, the earliest retain_until, the smallest
+    digest in code-point order."""
+    checks = up_to(custody_checks, "checked_at", as_of).with_columns(
+        __lock_rank=pl.col("observed_lock_mode").replace_strict(LOCK_STRENGTH, default=None, return_dtype=pl.Int8),
+    )
+    checked_at = pl.col("checked_at")
+
+    def weakest_at_latest_non_null(column: str) -> pl.Expr:
+        present = pl.col(column).is_not_null()
+        latest = checked_at.filter(present).max()
+        return pl.col(column).filter(present & (checked_at == latest)).min()
+
+    lock_mode = pl.col("__lock_rank").replace_strict({rank: mode for mode, rank in LOCK_STRENGTH.items()},
+                                                     default=None, return_dtype=pl.Utf8)
     return (
-        up_to(custody_checks, "checked_at", as_of)
-        .sort("checked_at")  # group_by keeps this order within each reference
-        .group_by("reference_id")
+        checks.group_by("reference_id")
         .agg(
-            latest_checked_at=pl.col("checked_at").last(),
-            object_present=pl.col("object_present").last(),
-            **{column: pl.col(column).last(ignore_nulls=True) for column in observed},
+            latest_checked_at=checked_at.max(),
+            object_present=pl.col("object_present").filter(checked_at == checked_at.max()).all(),
+            observed_digest=weakest_at_latest_non_null("observed_digest"),
+            __lock_rank=weakest_at_latest_non_null("__lock_rank"),
+            observed_retain_until=weakest_at_latest_non_null("observed_retain_until"),
+            observed_legal_hold=weakest_at_latest_non_null("observed_legal_hold"),
         )
+        .with_columns(observed_lock_mode=lock_mode)
+        .drop("__lock_rank")
     )
 
 

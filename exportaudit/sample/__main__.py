@@ -3,8 +3,9 @@
     python -m exportaudit.sample --out data/sample [--scale N] [--format jsonl|parquet]
                                  [--seed 7] [--as-of 2026-11-20T06:00:00Z]
 
-Without --scale it writes the default sample (`planted.write_sample`); with it, the
-benchmark set (`scale.write_scaled`).
+Without --scale it writes the default sample (`planted.write_sample`) and, under `OUT/real/`,
+its real-source part (`real_sources.write_real_sources`: S3 reports and a Svix page); with it,
+the benchmark set (`scale.write_scaled`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from exportaudit.sample.common import DEFAULT_AS_OF, DEFAULT_SEED, UTC
 from exportaudit.sample.planted import write_sample
+from exportaudit.sample.real_sources import write_real_sources
 from exportaudit.sample.scale import write_scaled
 
 
@@ -52,11 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     if args.scale is None:
         paths = write_sample(args.out, seed=args.seed, as_of=args.as_of)
+        paths.update({f"real {name}": path for name, path in
+                      write_real_sources(args.out / "real", as_of=args.as_of).items()})
     else:
         paths = write_scaled(args.out, args.scale, args.format or "parquet", seed=args.seed, as_of=args.as_of,
                              progress=lambda line: print(line, file=sys.stderr, flush=True))
     for log, path in paths.items():
-        print(f"{log}: {path} ({path.stat().st_size:,} bytes)")
+        size = f"{path.stat().st_size:,} bytes" if path.is_file() else "directory"
+        print(f"{log}: {path} ({size})")
     print(f"written in {time.perf_counter() - started:.1f}s")
     return 0
 

@@ -297,6 +297,7 @@ def _scaled_custody_checks(references: pl.DataFrame, seed: int, as_of_us: int) -
         observed_lock_mode=pl.when(inventory).then("lock_mode"),
         observed_retain_until=pl.when(inventory).then("retain_until"),
         observed_legal_hold=pl.when(inventory).then("legal_hold"),
+        source=pl.when(inventory).then(pl.lit("inventory-listing")).otherwise(pl.lit("checksum-job")),
         row_key="row_key",
     )
 

@@ -12,8 +12,8 @@ Interface
     wins) with the MD5 of its stored bytes equal to ``MD5Checksum``. Any failure raises
     ``UnreadableInput(manifest_path, cause)``.
 
-``read_report_rows(report) -> pl.DataFrame``
-    Every result row (``ROW_SCHEMA``), Results files in manifest order, rows in file order:
+``read_file_rows(report, result) -> pl.DataFrame`` / ``read_report_rows(report) -> pl.DataFrame``
+    The rows of one Results file / every result row (``ROW_SCHEMA``), Results files in manifest order, rows in file order:
     lineage (``report_id`` = sha256 of the manifest bytes, ``source_file`` = the
     ``Results[].Key``, ``source_row`` = 1-based physical line, ``report_time`` =
     ReportCreationDate), ``bucket``, ``key`` (form-decoded), ``version_id`` (null for the
@@ -238,21 +238,22 @@ def result_rows(lines: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(key=keys)
 
 
+def read_file_rows(report: BatchReport, result: BatchResultFile) -> pl.DataFrame:
+    """The rows of one Results file of a checked report (ROW_SCHEMA): ingest streams a file at a time."""
+    listed = result.listed
+    data = maybe_gunzip(report.manifest_path, listed.key, read_listed_file(report.manifest_path, listed))
+    lines = csv_lines(decoded_text(data))
+    if lines.height == 0:
+        return pl.DataFrame(schema=ROW_SCHEMA)
+    return result_rows(lines).with_columns(
+        report_id=pl.lit(report.report_id, pl.Utf8), source_file=pl.lit(listed.key, pl.Utf8),
+        report_time=pl.lit(report.report_time, UTC_US),
+    ).select([pl.col(name).cast(dtype) for name, dtype in ROW_SCHEMA.items()])
+
+
 def read_report_rows(report: BatchReport) -> pl.DataFrame:
     """Every result row of a checked report (ROW_SCHEMA)."""
-    parts = []
-    for result in report.results:
-        listed = result.listed
-        data = maybe_gunzip(report.manifest_path, listed.key,
-                            read_listed_file(report.manifest_path, listed))
-        lines = csv_lines(decoded_text(data))
-        if lines.height == 0:
-            continue
-        rows = result_rows(lines)
-        parts.append(rows.with_columns(
-            report_id=pl.lit(report.report_id, pl.Utf8), source_file=pl.lit(listed.key, pl.Utf8),
-            report_time=pl.lit(report.report_time, UTC_US),
-        ).select([pl.col(name).cast(dtype) for name, dtype in ROW_SCHEMA.items()]))
+    parts = [rows for rows in (read_file_rows(report, result) for result in report.results) if rows.height]
     if not parts:
         return pl.DataFrame(schema=ROW_SCHEMA)
     return pl.concat(parts, how="vertical")

@@ -18,8 +18,8 @@ Interface
     failure raises ``UnreadableInput(manifest_path, cause)``; the cause names the data
     file when one is at fault.
 
-``read_report_rows(report) -> pl.DataFrame``
-    Every row of the report's data files, in file order then row order, with the
+``read_file_rows(report, listed) -> pl.DataFrame`` / ``read_report_rows(report) -> pl.DataFrame``
+    The rows of one data file (``listed``, one of ``report.files``) / every row of the report's data files, in file order then row order, with the
     columns of ``ROW_SCHEMA``: lineage (``report_id`` = sha256 of the manifest bytes,
     ``source_file`` = the ``files[].key``, ``source_row`` = 1-based physical line of the
     decompressed CSV / Parquet row number, ``report_time``), the inventory columns
@@ -609,15 +609,17 @@ def _parquet_rows(report: InventoryReport, listed: ListedFile, data: bytes) -> p
     return typed_rows(values, lineage, raw_text, pl.Series([False] * frame.height, dtype=pl.Boolean), csv=False)
 
 
+def read_file_rows(report: InventoryReport, listed: ListedFile) -> pl.DataFrame:
+    """The rows of one data file of a checked report (ROW_SCHEMA): ingest streams a file at a time."""
+    data = read_listed_file(report.manifest_path, listed)
+    if report.file_format == "CSV":
+        return _csv_rows(report, listed, maybe_gunzip(report.manifest_path, listed.key, data))
+    return _parquet_rows(report, listed, data)
+
+
 def read_report_rows(report: InventoryReport) -> pl.DataFrame:
     """Every row of a checked report (ROW_SCHEMA), quarantine reasons included."""
-    parts = []
-    for listed in report.files:
-        data = read_listed_file(report.manifest_path, listed)
-        if report.file_format == "CSV":
-            parts.append(_csv_rows(report, listed, maybe_gunzip(report.manifest_path, listed.key, data)))
-        else:
-            parts.append(_parquet_rows(report, listed, data))
+    parts = [read_file_rows(report, listed) for listed in report.files]
     if not parts:
         return pl.DataFrame(schema=ROW_SCHEMA)
     return pl.concat(parts, how="vertical")

@@ -10,6 +10,13 @@ Interface
     Apply it to the archive_uri **before** redaction (redaction removes the query
     that holds the version id).
 
+``archive_s3_identity(decoded: pl.DataFrame) -> pl.DataFrame``
+    The three columns for a decoded batch of archive records (the readers' decoded shape:
+    ``archive_uri`` as text, not yet redacted), one row per record, in order, ready to be
+    carried beside the batch as three extra accepted columns. The values themselves go
+    through the token rules of docs/security.md (one redaction for every kept string): S3
+    Inventory and Batch rows are redacted the same way, so they still match.
+
 ``percent_decoded(text: pl.Expr) -> pl.Expr`` / ``form_decoded(text: pl.Expr) -> pl.Expr``
     ``%XX`` sequences decoded as UTF-8 bytes; ``form_decoded`` also reads ``+`` as a space
     (``urllib.parse.unquote_plus``), ``percent_decoded`` keeps ``+``
@@ -173,3 +180,16 @@ def s3_identity_columns(archive_uri: pl.Expr) -> list[pl.Expr]:
     """``s3_bucket``, ``s3_key``, ``s3_version_id`` as three named expressions."""
     identity = s3_object_identity(archive_uri)
     return [identity.struct.field(name).alias(name) for name in IDENTITY_FIELDS]
+
+
+def archive_s3_identity(decoded: pl.DataFrame) -> pl.DataFrame:
+    """``s3_bucket``, ``s3_key``, ``s3_version_id`` of each decoded archive record
+    (docs/real-sources.md#s3-object-identity-of-archive-uris), read from its archive_uri **before**
+    redaction; the values are redacted like any kept string (token rules only: they are no URIs)."""
+    from exportaudit.redact import redacted_column
+
+    if "archive_uri" not in decoded.columns or decoded.height == 0:
+        return pl.DataFrame({name: pl.Series(name, [None] * decoded.height, dtype=pl.Utf8)
+                             for name in IDENTITY_FIELDS})
+    identity = decoded.select(s3_identity_columns(pl.col("archive_uri").cast(pl.Utf8)))
+    return identity.with_columns(redacted_column(identity[name]).alias(name) for name in IDENTITY_FIELDS)

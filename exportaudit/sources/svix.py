@@ -2,6 +2,16 @@
 
 Interface
 ---------
+``svix_sources(specs) -> list[SvixSource]``
+    Every attempt file named by the specs as an ingest source of the ``deliveries`` log (the
+    ``InputSource`` protocol of exportaudit.ingest, like ``exportaudit.readers.FileSource``):
+    ``log``, ``format`` (``svix``), ``sha256``, ``path``, ``name``, ``batches()`` (the decoded
+    frame below, with ``raw_text`` and a ``source_reasons`` list column: the Svix reasons as
+    ``code:detail`` texts, e.g. ``missing_field:msg.eventId``, to be added to the record's
+    reasons and to quarantine it), ``records`` and ``raw_texts(source_rows)``. Files are read
+    and decoded when the source is made, so an unreadable one stops the run before anything is
+    written (Svix pages are small: a page holds at most 250 attempts).
+
 ``find_attempt_files(specs) -> list[Path]``
     Each spec is a file (any name) or a directory searched recursively for ``.json``,
     ``.jsonl`` and ``.ndjson`` files (sorted by path). A missing path raises
@@ -327,3 +337,39 @@ def read_attempts(specs: Sequence[str | Path]) -> list[tuple[SvixFile, pl.DataFr
     """Every attempt file named by the specs, loaded and decoded (UnreadableInput on the first
     file that cannot be read)."""
     return [(file, decode_attempts(file)) for file in map(load_attempt_file, find_attempt_files(specs))]
+
+
+class SvixSource:
+    """One Svix attempts file as a source of delivery records (docs/real-sources.md#svix-message-attempts)."""
+
+    format = "svix"
+
+    def __init__(self, file: SvixFile):
+        self.file, self.contract = file, DELIVERIES
+        self.log, self.sha256, self.path, self.name = DELIVERIES.name, file.sha256, file.path, file.path.name
+        self._decoded = decode_attempts(file)
+        file.content = b""  # decoded: the bytes are no longer needed
+
+    def batches(self):
+        frame = self._decoded.rename({"svix_reason_details": "source_reasons"}).drop("svix_reason_codes")
+        if frame.height:
+            yield frame
+
+    @property
+    def records(self) -> pl.DataFrame:
+        return self._decoded.drop("raw_text")
+
+    def raw_texts(self, source_rows: pl.Series) -> pl.Series:
+        """The attempt's JSON text for each given row; when a JSON line held several attempts (a
+        page), the row names them all: their texts as one JSON array."""
+        per_row = self._decoded.group_by("source_row", maintain_order=True).agg(
+            raw_text=pl.when(pl.len() == 1).then(pl.col("raw_text").first())
+            .otherwise(pl.lit("[") + pl.col("raw_text").str.join(",") + pl.lit("]")))
+        wanted = pl.DataFrame({"source_row": source_rows.cast(pl.Int64)})
+        return wanted.join(per_row, on="source_row", how="left", maintain_order="left")["raw_text"]
+
+
+def svix_sources(specs: Sequence[str | Path]) -> list[SvixSource]:
+    """Every attempt file named by the specs as a delivery source (UnreadableInput on the first file
+    that cannot be read)."""
+    return [SvixSource(load_attempt_file(path)) for path in find_attempt_files(specs)]
