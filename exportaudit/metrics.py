@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import math
 
+import polars as pl
+
+from exportaudit.vocabulary import CRITICAL
+
 PREFIX = "exportaudit_"
 
 METRICS: dict[str, str] = {
@@ -22,7 +26,14 @@ METRICS: dict[str, str] = {
     "exports_unrepresented": "Checked exports without an intact archive reference.",
     "quarantined_rows": "Rows quarantined by this run's ingest.",
     "run_duration_seconds": "Wall time of the run, in seconds.",
+    # docs/executions-and-acknowledgements.md#metrics-warehouse-report-and-api
+    "nonconforming_retry_executions": "Retry worker executions whose verdict is not conforming.",
+    "retries_not_executed": "Retry records of the previous plan not executed within execution_grace_minutes.",
+    "unacknowledged_critical_alerts": "Critical archive health alerts whose ack_status is not acknowledged.",
+    "overdue_alerts": "Critical alerts unacknowledged for ack_sla_hours or more since first seen.",
 }
+FOLLOW_UP_METRICS = ("nonconforming_retry_executions", "retries_not_executed", "unacknowledged_critical_alerts",
+                     "overdue_alerts")
 # History totals, from the warehouse's runs table (docs/outputs.md#metrics): plans and reports ever written.
 HISTORY_METRICS: dict[str, str] = {
     "retry_plans_total": "Retry plans ever written (runs recorded in the warehouse).",
@@ -30,7 +41,24 @@ HISTORY_METRICS: dict[str, str] = {
 }
 
 
-def run_metrics(plan_summary: dict, health_summary: dict, quarantined_rows: int, duration_seconds: float) -> dict:
+def follow_up_metrics(executions_doc, acknowledgements_doc) -> dict:
+    """The four metrics of docs/executions-and-acknowledgements.md, from the two documents."""
+    verdicts = executions_doc["summary"]["verdicts"]
+    alerts = acknowledgements_doc.records["alerts"]
+    unacknowledged_critical = alerts.filter((pl.col("severity") == CRITICAL) & (pl.col("ack_status") != "acknowledged"))
+    return {
+        "nonconforming_retry_executions": sum(count for verdict, count in verdicts.items() if verdict != "conforming"),
+        "retries_not_executed": executions_doc["summary"]["retry_not_executed"],
+        "unacknowledged_critical_alerts": unacknowledged_critical.height,
+        "overdue_alerts": acknowledgements_doc["summary"]["overdue"],
+    }
+
+
+def run_metrics(plan_summary: dict, health_summary: dict, quarantined_rows: int, duration_seconds: float,
+                executions_doc=None, acknowledgements_doc=None) -> dict:
+    """The run's metrics; the four follow-up metrics when both follow-up documents are given."""
+    follow_ups = {} if executions_doc is None or acknowledgements_doc is None else follow_up_metrics(
+        executions_doc, acknowledgements_doc)
     return {
         "retry_plan_count": 1,
         "retryable_deliveries": plan_summary["retryable_deliveries"],
@@ -47,6 +75,7 @@ def run_metrics(plan_summary: dict, health_summary: dict, quarantined_rows: int,
         "exports_unrepresented": health_summary["exports_unrepresented"],
         "quarantined_rows": quarantined_rows,
         "run_duration_seconds": round(duration_seconds, 3),
+        **follow_ups,
     }
 
 
@@ -82,3 +111,9 @@ def prometheus_text(values: dict, history: dict | None = None) -> str:
 def metrics_document(run_id: str, as_of: str, values: dict, history: dict) -> dict:
     return {"run_id": run_id, "as_of": as_of,
             "metrics": {PREFIX + name: value for name, value in {**values, **history}.items()}}
+
+
+def latest_follow_up_metrics(run: dict | None) -> dict:
+    """The latest recorded run's four follow-up metrics (the Evidence Console's Retry Executions and
+    Alert Acknowledgements tiles); null when no run, or a run recorded before they existed."""
+    return {name: (run or {}).get(name) for name in FOLLOW_UP_METRICS}

@@ -57,3 +57,57 @@ def test_console_tiles_and_both_controls(prefect_server, tmp_path, logs_dir, liv
             page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
         finally:
             browser.close()
+
+
+def test_console_retry_executions_and_alert_acknowledgements(prefect_server, tmp_path, live_api):
+    """docs/executions-and-acknowledgements.md#metrics-warehouse-report-and-api: the two follow-up controls
+    and their tiles, after two nights (tests/test_slice_run.py's data)."""
+    if not Path(CHROMIUM).is_file():
+        pytest.fail("the browser test needs Debian's Chromium, and there is none: run `make test` as root "
+                    "(it installs it) or `sudo apt-get install chromium`", pytrace=False)
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.test_slice_run import M, STALE_ALERT, T1, T2, two_nights
+
+    (tmp_path / "logs").mkdir()
+    nights = two_nights(tmp_path / "w", tmp_path / "logs")
+    base = live_api(nights["db"])
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(base + "/console")
+            expect(page.locator("#tile-nonconforming-retry-executions")).to_have_text("6")
+            expect(page.locator("#tile-retries-not-executed")).to_have_text("1")
+            expect(page.locator("#tile-unacknowledged-critical-alerts")).to_have_text("2")
+            expect(page.locator("#tile-overdue-alerts")).to_have_text("1")
+
+            page.fill("#as-of", T2)
+            page.get_by_role("button", name="Retry Executions").click()
+            executions = page.locator("#executions-table tbody tr")
+            expect(executions).to_have_count(7)
+            expect(executions.nth(0).locator("td").nth(0)).to_have_text("before_next_attempt")
+            expect(executions.nth(1).locator("td").nth(0)).to_have_text("conforming")
+            expect(executions.nth(5).locator("td").nth(0)).to_have_text("attempt_mismatch")
+            expect(page.locator("#not-executed-table tbody tr")).to_have_count(1)
+            expect(page.locator("#not-executed-table tbody tr td").nth(0)).to_have_text("exp-4")
+            expect(page.locator("#status")).to_contain_text("Retry executions: 7 executions, 1 not executed")
+
+            page.get_by_role("button", name="Alert Acknowledgements").click()
+            acks = page.locator("#acks-table tbody tr")
+            expect(acks).to_have_count(4)
+            texts = acks.all_inner_texts()
+            assert any(t.startswith("expired") and "true" in t and M in t for t in texts), texts
+            expect(page.locator("#stale-acks-table tbody tr td").nth(1)).to_have_text(STALE_ALERT)
+            expect(page.locator("#status")).to_contain_text("Alert acknowledgements: 4 alerts, 1 overdue, 1 stale")
+
+            page.fill("#as-of", T1)  # the first night replayed: nothing executed yet, nothing acknowledged
+            page.get_by_role("button", name="Retry Executions").click()
+            expect(page.locator("#status")).to_contain_text("Retry executions: 0 executions, 0 not executed")
+            expect(page.locator("#executions-table tbody tr")).to_have_count(0)
+            page.get_by_role("button", name="Alert Acknowledgements").click()
+            expect(page.locator("#status")).to_contain_text("Alert acknowledgements: 3 alerts, 0 overdue, 0 stale")
+            page.screenshot(path=str(tmp_path / "console-follow-ups.png"), full_page=True)
+        finally:
+            browser.close()
