@@ -1,14 +1,21 @@
-"""Writing run outputs atomically: every file via a temp file and rename, and `latest`
-switched to a finished run directory in one rename (a reader never sees a mix of runs)."""
+"""Writing run outputs atomically: every file via a temp file and rename, the run's ledger entry
+with `ledger.json` and `attestation.intoto.json` (docs/ledger.md), and `latest` switched to a
+finished run directory in one rename (a reader never sees a mix of runs)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
+from exportaudit.attestation import attestation_json, attestation_statement
 from exportaudit.faults import checkpoint
+from exportaudit.ledger import (ATTESTATION_FILE, LEDGER_FILE, LedgerConflict, append_ledger_entry, artifact_digests,
+                                ledger_json, next_entry)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -34,6 +41,33 @@ def write_run_directory(out_dir: Path, run_id: str, files: dict[str, bytes]) -> 
             checkpoint("artifacts:run-directory-half-written")
         write_atomic(run_dir / name, data)
     return run_dir
+
+
+def seal_run_directory(con, run_dir: Path, *, run_id: str, as_of: datetime, generated_at: datetime,
+                       dataset: dict, files: Mapping[str, bytes], policy, evidence_ids: Mapping[str, str],
+                       position: Mapping[str, object]) -> dict:
+    """The run's ledger entry (docs/ledger.md#ledger-entry), appended on `con`, and its `ledger.json`
+    and `attestation.intoto.json` written atomically into the run directory. Call it inside the
+    transaction of the run's history rows (history.record_run), before COMMIT: a crash before COMMIT
+    leaves the directory unrecorded (the ledger never names it), never an entry without its files.
+    `files`: the very bytes written to the run directory; `position`: the seq and previous_hash the
+    run's report shows (ledger.next_position when it was rendered), checked against the chain;
+    `policy`: the run's Policy, attested with every key, defaults included."""
+    entry = next_entry(con, run_id, as_of, generated_at, dataset["sha256"], artifact_digests(files))
+    if (entry["seq"], entry["previous_hash"]) != (position["seq"], position["previous_hash"]):
+        raise LedgerConflict(f"the report shows ledger seq {position['seq']}, the chain continues at seq "
+                             f"{entry['seq']}: another run appended meanwhile")
+    append_ledger_entry(con, entry)
+    checkpoint("ledger:appended")
+    write_atomic(run_dir / LEDGER_FILE, ledger_json(entry))
+    write_atomic(run_dir / ATTESTATION_FILE,
+                 attestation_json(attestation_statement(entry, _policy_keys(policy), dataset, dict(evidence_ids))))
+    checkpoint("ledger:files-written")
+    return entry
+
+
+def _policy_keys(policy) -> dict:
+    return dataclasses.asdict(policy) if dataclasses.is_dataclass(policy) else dict(policy)
 
 
 def point_latest(out_dir: Path, run_id: str) -> Path:

@@ -12,6 +12,8 @@ CRASH_POINTS = (
     "rules:start",
     "artifacts:run-directory-half-written",
     "warehouse:inserted-run",  # inside the history transaction, after the runs row
+    "ledger:appended",  # inside the history transaction, after the ledger entry (docs/ledger.md)
+    "ledger:files-written",  # ... and after ledger.json and attestation.intoto.json, before COMMIT
     "latest:before-switch",
 )
 

@@ -149,13 +149,22 @@ def last_entry(con) -> dict | None:
     return _entry_from_row(rows[0]) if rows else None
 
 
+def next_position(con) -> dict:
+    """`seq` and `previous_hash` of the entry the next run will append: what the run's report shows
+    (docs/ledger.md#the-report-and-the-chain); the entry_hash cannot be in a file it hashes."""
+    last = last_entry(con)
+    if last is None:
+        return {"seq": 1, "previous_hash": GENESIS}
+    return {"seq": int(last["seq"]) + 1, "previous_hash": last["entry_hash"]}
+
+
 def next_entry(con, run_id: str, as_of: datetime | str, generated_at: datetime | str, dataset_sha256: str,
                artifacts: Mapping[str, str]) -> dict:
     """The entry that continues the chain the table holds. Call it inside the run's history
     transaction, right before `append_ledger_entry`, so the tail cannot move in between."""
-    last = last_entry(con)
-    seq, previous = (1, GENESIS) if last is None else (int(last["seq"]) + 1, last["entry_hash"])
-    return ledger_entry(seq, run_id, as_of, generated_at, dataset_sha256, artifacts, previous)
+    position = next_position(con)
+    return ledger_entry(position["seq"], run_id, as_of, generated_at, dataset_sha256, artifacts,
+                        position["previous_hash"])
 
 
 def append_ledger_entry(con, entry: Mapping[str, Any]) -> None:

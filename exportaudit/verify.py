@@ -3,16 +3,24 @@ ledger, and the evidence recomputed from the warehouse against the stored eviden
 
 Every check returns a list of `Problem`s (one printed line each) instead of stopping at the first,
 so a pruned run directory (`missing`) never hides a broken chain or a wrong evidence id.
-The recomputation itself (rules over the accepted records of the files ingested up to a run, at
-its as_of and policy) is supplied by the caller as `recompute`, so this module needs no rules.
+The checks take the recomputation (rules over the accepted records of the files ingested up to a
+run, at its as_of and policy) as `recompute`; `warehouse_recompute(con)` is the real one: the
+warehouse seen as it was when the run evaluated (temporary views over the read-only connection),
+through exportaudit/evaluation.py, the night's own path.
+
+A directory of OUT that neither the ledger nor the runs table names (a run killed before its
+COMMIT, docs/ledger.md#crashes-and-unrecorded-directories) is reported as `unrecorded`: listed,
+not checked, and not a failure — the ledger never vouched for it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,11 +31,19 @@ from exportaudit.evidence import dataset_identity
 from exportaudit.ledger import (ATTESTATION_FILE, GENESIS, LEDGER_FILE, NOT_ARTIFACTS, entry_hash, ledger_json,
                                 read_ledger)
 
-KINDS = ("chain", "file", "evidence", "missing")
+KINDS = ("chain", "file", "evidence", "missing", "unrecorded")
+NOT_FAILURES = {"all": ("missing", "unrecorded"), "run": ("unrecorded",)}
 MODES = ("all", "run")
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
-# Evidence documents of a run -> the runs-table column holding their evidence_id.
-EVIDENCE_COLUMNS = {"retry-plan.json": "retry_plan_evidence_id", "archive-health.json": "archive_health_evidence_id"}
+LATEST = "latest"  # OUT/latest: a symlink to the latest run directory (artifacts.point_latest)
+
+
+def evidence_columns() -> dict[str, str]:
+    """Evidence document file of a run -> the runs-table column holding its evidence_id, for every
+    document a run writes (outputs.DOCUMENT_FILES; `<answer>_evidence_id`, as history.run_row)."""
+    from exportaudit.outputs import DOCUMENT_FILES
+
+    return {file_name: f"{answer}_evidence_id" for answer, file_name in DOCUMENT_FILES.items()}
 
 # recompute(run_id, as_of (aware UTC datetime), file_sha256s) -> {document file name: evidence_id}
 Recompute = Callable[[str, datetime, list[str]], Mapping[str, str]]
@@ -223,19 +239,27 @@ def _attestation_problems(run_dir: Path, entry: Mapping[str, Any], artifacts: Ma
 
 
 def stored_evidence_ids(con, run_id: str) -> dict[str, str] | None:
-    """The evidence ids the runs table holds for a run, by document file name (None: no row)."""
-    rows = con.execute(f"select {', '.join(EVIDENCE_COLUMNS.values())} from runs where run_id = ?",
-                       [run_id]).fetchall()
-    return dict(zip(EVIDENCE_COLUMNS, rows[0])) if rows else None
+    """The evidence ids the runs table holds for a run, by document file name, leaving out the
+    documents it did not compute (null); None: no row."""
+    cursor = con.execute("select * from runs where run_id = ?", [run_id])
+    names = [column[0] for column in cursor.description]
+    rows = cursor.fetchall()
+    if not rows:
+        return None
+    row = dict(zip(names, rows[0]))
+    return {file_name: row[column] for file_name, column in evidence_columns().items() if row.get(column) is not None}
 
 
 def files_up_to(con, entry: Mapping[str, Any]) -> list[str]:
-    """sha256s of the files ingested up to the run: ingested at or before its generated_at (a run
-    ingests at its start, which is its generated_at). verify_evidence checks the choice against the
-    entry's dataset_sha256."""
+    """sha256s of the files ingested up to the run: those ingested by a run of the ledger at or
+    before its seq (chain order, whatever the clocks), and the others (`exportaudit ingest`, runs
+    before the ledger) ingested at or before its generated_at (a run ingests at its start, which
+    is its generated_at). verify_evidence checks the choice against the entry's dataset_sha256."""
     return [row[0] for row in con.execute(
-        "select file_sha256 from ingested_files where ingested_at <= ?::TIMESTAMPTZ order by file_sha256",
-        [entry["generated_at"]]).fetchall()]
+        "select file_sha256 from ingested_files where run_id in (select run_id from ledger where seq <= ?) "
+        "or (run_id not in (select run_id from ledger where run_id is not null) "
+        "and ingested_at <= ?::TIMESTAMPTZ) order by file_sha256",
+        [entry["seq"] if _is_seq(entry.get("seq")) else 0, entry["generated_at"]]).fetchall()]
 
 
 def _instant(text: str) -> datetime:
@@ -250,7 +274,9 @@ def verify_evidence(con, entry: Mapping[str, Any], recompute: Recompute,
     record of them changed: reported, and nothing recomputed). `recompute(run_id, as_of, file_sha256s)`
     (supplied by the caller: rules over the accepted records of those files, at the run's as_of and
     policy) returns {document file name: evidence_id}; each is compared with `stored` (default: the
-    runs table's ids, see EVIDENCE_COLUMNS). Each differing document is one problem naming the id."""
+    runs table's ids, see evidence_columns()) for every document the run stored an id for or lists
+    among its artifacts; a recomputed document the run did not write (a run made before that
+    document existed) is not compared. Each differing document is one problem naming the id."""
     seq, run_id = entry.get("seq"), entry.get("run_id")
 
     def problem(message: str) -> Problem:
@@ -270,8 +296,11 @@ def verify_evidence(con, entry: Mapping[str, Any], recompute: Recompute,
     except Exception as error:  # the check fails, the other runs are still checked
         return [problem(f"recomputation failed: {type(error).__name__}: {error}")]
     problems = []
-    for name in sorted(set(stored) | set(recomputed)):
-        if name not in recomputed:
+    artifacts = entry.get("artifacts") if isinstance(entry.get("artifacts"), Mapping) else {}
+    for name in sorted(set(stored) | (set(artifacts) & set(evidence_columns()))):
+        if name not in stored:
+            problems.append(problem(f"{name}: the run wrote it but the runs table holds no evidence_id for it"))
+        elif name not in recomputed:
             problems.append(problem(f"{name}: not recomputed (stored evidence_id {stored[name]})"))
         elif stored.get(name) != recomputed[name]:
             problems.append(problem(f"{name}: stored evidence_id {stored.get(name)} differs from the recomputed "
@@ -296,15 +325,55 @@ def verify_runs_recorded(con, entries: list[Mapping[str, Any]]) -> list[Problem]
             for (run_id,) in rows if run_id not in recorded]
 
 
+def _recorded_runs(con) -> set[str]:
+    return {row[0] for row in con.execute("select run_id from runs").fetchall()}
+
+
+def unrecorded_directories(con, out_dir: str | Path, entries: list[Mapping[str, Any]]) -> list[Problem]:
+    """Directories of OUT that neither the ledger nor the runs table names: runs killed before their
+    COMMIT (their files may be all there, ledger.json included, yet the run never happened). Listed
+    as `unrecorded`, never checked and never a failure: nothing vouches for them. Directories of
+    runs in the runs table without an entry are verify_runs_recorded's."""
+    out = Path(out_dir)
+    if not out.is_dir():
+        return []
+    known = {entry.get("run_id") for entry in entries} | _recorded_runs(con)
+    return [Problem("unrecorded", None, child.name, f"{child}: a run directory the ledger does not hold (a run "
+                                                     f"stopped before its commit?): not checked, not vouched for")
+            for child in sorted(out.iterdir())
+            if child.is_dir() and not child.is_symlink() and not child.name.startswith(".")
+            and child.name != LATEST and child.name not in known]
+
+
+def verify_latest(con, out_dir: str | Path, entries: list[Mapping[str, Any]]) -> list[Problem]:
+    """OUT/latest names a recorded run: it is switched only after the run's COMMIT, so a target that
+    neither the ledger nor the runs table holds means the run's records (entry and row) were removed."""
+    latest = Path(out_dir) / LATEST
+    if not latest.is_symlink():
+        return []
+    target = Path(os.readlink(latest)).name
+    if target in {entry.get("run_id") for entry in entries} or target in _recorded_runs(con):
+        return []
+    return [Problem("chain", None, target, f"{latest} points to run {target}, which neither the ledger nor the "
+                                           f"runs table holds: its records were removed")]
+
+
 def verify(con, out_dir: str | Path, *, run_id: str | None = None, recompute: Recompute | None = None,
            check_runs: bool = True) -> list[Problem]:
     """Everything `exportaudit verify` checks: the whole chain always; the run directory (and, when
-    `recompute` is given, the evidence) of every run (`run_id` None: --all) or of one run (--run).
-    Raises UnknownRun when `run_id` is not in the ledger."""
+    `recompute` is given, the evidence) of every run (`run_id` None: --all) or of one run (--run);
+    with --all, OUT's directories that no run recorded (`unrecorded`). Raises UnknownRun when
+    `run_id` is not in the ledger."""
+    if not con.execute("select 1 from duckdb_tables() where table_name = 'ledger' and schema_name = 'main'").fetchall():
+        if run_id is not None:
+            raise UnknownRun(f"run {run_id} is not in the ledger: the warehouse has no ledger table")
+        return [Problem("chain", None, None, "the warehouse has no ledger table (dropped, or made before the "
+                                             "ledger and never run since)")]
     entries = read_ledger(con)
     problems = verify_chain(entries)
     if check_runs:
         problems.extend(verify_runs_recorded(con, entries))
+        problems.extend(verify_latest(con, out_dir, entries))
     selected = entries if run_id is None else [entry for entry in entries if entry.get("run_id") == run_id]
     if run_id is not None and not selected:
         raise UnknownRun(f"run {run_id} is not in the ledger")
@@ -312,18 +381,100 @@ def verify(con, out_dir: str | Path, *, run_id: str | None = None, recompute: Re
         problems.extend(verify_run_directory(out_dir, entry))
         if recompute is not None:
             problems.extend(verify_evidence(con, entry, recompute))
+    if run_id is None and check_runs:
+        problems.extend(unrecorded_directories(con, out_dir, entries))
     return problems
+
+
+# ---------------------------------------------------------------- recomputing a past run's evidence
+
+VERIFY_GENERATED_BY = "exportaudit verify"
+
+
+def run_policy(con, run_id: str):
+    """The Policy a recorded run evaluated at: runs.policy_json (every document's policy block); for
+    a run recorded before that column, the blocks evidence_documents holds (retry, health) over the
+    defaults. Validated like a policy file."""
+    from exportaudit.policy import policy_from_mapping
+
+    rows = con.execute("select policy_json from runs where run_id = ?", [run_id]).fetchall()
+    if rows and rows[0][0] is not None:
+        return policy_from_mapping(json.loads(rows[0][0]))
+    values: dict[str, Any] = {}
+    for (block,) in con.execute("select policy_json from evidence_documents where run_id = ? order by document",
+                                [run_id]).fetchall():
+        values.update(json.loads(block))
+    return policy_from_mapping(values)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@contextmanager
+def warehouse_at_run(con, seq: int, file_sha256s: list[str]) -> Iterator[None]:
+    """The warehouse as the run with this seq saw it when it evaluated, for the queries of
+    exportaudit/evaluation.py on `con` (read-only is fine): temporary views shadow the tables, holding
+    the accepted records and S3 report rows of the given files only (lineage: source_file_sha256,
+    report_id), those files in ingested_files, and the run history recorded before the run (every
+    run but this one and the later ones of the ledger). Dropped on exit."""
+    from exportaudit import warehouse
+
+    catalog = _ident(con.execute("select current_database()").fetchall()[0][0])
+
+    def table(name: str) -> str:
+        return f"{catalog}.main.{_ident(name)}"
+
+    files = "(select file_sha256 from temp.main._verify_files)"
+    reports = (f"(select report_id from {table('ingested_files')} where file_sha256 in {files} "
+               f"and report_id is not null)")
+    views = {log: f"select * from {table(log)} where source_file_sha256 in {files}"
+             for log in warehouse.ACCEPTED_SCHEMAS}
+    views["ingested_files"] = f"select * from {table('ingested_files')} where file_sha256 in {files}"
+    views.update({name: f"select * from {table(name)} where report_id in {reports}" for name in warehouse.REPORT_TABLES})
+    views["runs"] = (f"select * from {table('runs')} where run_id not in "
+                     f"(select run_id from {table('ledger')} where seq >= {int(seq)} and run_id is not null)")
+    views.update({name: f"select * from {table(name)} where run_id in (select run_id from temp.main.runs)"
+                  for name in warehouse.RESULT_SCHEMAS})
+    con.execute("create or replace temp table _verify_files (file_sha256 varchar)")
+    try:
+        if file_sha256s:
+            con.executemany("insert into temp.main._verify_files values (?)", [[sha] for sha in file_sha256s])
+        for name, query in views.items():
+            con.execute(f"create or replace temp view {_ident(name)} as {query}")
+        yield
+    finally:
+        for name in reversed(list(views)):
+            con.execute(f"drop view if exists temp.main.{_ident(name)}")
+        con.execute("drop table if exists temp.main._verify_files")
+
+
+def warehouse_recompute(con) -> Recompute:
+    """The recomputation `exportaudit verify` uses: a run's evidence documents from the warehouse's
+    accepted records of the files ingested up to it, at its as_of and policy (run_policy), through
+    evaluation.evaluate — the night's own path, every answer of the night — as {file name: evidence_id}."""
+    from exportaudit import evaluation
+    from exportaudit.outputs import evidence_ids
+
+    def recompute(run_id: str, as_of: datetime, file_sha256s: list[str]) -> dict[str, str]:
+        seq = con.execute("select min(seq) from ledger where run_id = ?", [run_id]).fetchall()[0][0]
+        policy = run_policy(con, run_id)
+        with warehouse_at_run(con, seq, file_sha256s):
+            context = evaluation.context(con, run_id=run_id, as_of=as_of, generated_at=as_of,
+                                         generated_by=VERIFY_GENERATED_BY, inputs=[])
+            evaluated = evaluation.evaluate(evaluation.accepted(con, evaluation.NIGHT_ANSWERS), as_of, policy,
+                                            context, evaluation.NIGHT_ANSWERS)
+        return evidence_ids(evaluated.documents)
+
+    return recompute
 
 
 def exit_code(problems: Iterable[Problem], mode: str) -> int:
     """0 when everything holds, 1 when anything does not. A pruned run directory (`missing`) alone
     leaves --all at 0 (the chain and the evidence still verify) but makes --run 1 (that run's files
-    cannot be checked)."""
+    cannot be checked). An `unrecorded` directory is never a failure."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    problems = list(problems)
-    if not problems:
-        return EXIT_OK
-    if mode == "all" and all(problem.kind == "missing" for problem in problems):
+    if all(problem.kind in NOT_FAILURES[mode] for problem in problems):
         return EXIT_OK
     return EXIT_PROBLEMS

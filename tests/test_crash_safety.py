@@ -1,6 +1,8 @@
 """Crash safety: the night is SIGKILLed at each crash point; afterwards the warehouse
-opens and holds the previous run or the new one completely, latest is one whole run, and the
-next run succeeds with the right results."""
+opens and holds the previous run or the new one completely, latest is one whole run, the ledger
+chain verifies (`exportaudit verify --all` exits 0: a run directory left by a run killed before
+its COMMIT is `unrecorded`, docs/ledger.md#crashes-and-unrecorded-directories), and the next run
+succeeds with the right results and a chain that still verifies."""
 
 from __future__ import annotations
 
@@ -18,7 +20,14 @@ from exportaudit.faults import CRASH_POINTS
 from tests.conftest import archive_record, delivery_record, export_record, query, run_argv, write_jsonl
 
 AS_OF = "2026-11-20T06:00:00Z"
-FILES = ["archive-health.json", "metrics.json", "metrics.prom", "report.html", "report.md", "retry-plan.json"]
+FILES = ["alert-acknowledgements.json", "archive-health.json", "attestation.intoto.json", "ledger.json",
+         "metrics.json", "metrics.prom", "report.html", "report.md", "retry-executions.json", "retry-plan.json"]
+
+
+def verify_all(db: Path, out: Path, capsys) -> tuple[int, list[str]]:
+    capsys.readouterr()
+    code = main(["verify", "--db", str(db), "--out", str(out), "--all"])
+    return code, capsys.readouterr().out.splitlines()
 
 
 def night_one_logs(folder: Path) -> dict[str, list[str]]:
@@ -68,7 +77,7 @@ def reference_night_two(prefect_server, after_night_one, tmp_path_factory):
 
 @pytest.mark.parametrize("crash_at", CRASH_POINTS)
 def test_killed_night_leaves_a_whole_state_and_the_next_night_succeeds(
-        prefect_server, prefect_env, after_night_one, reference_night_two, tmp_path, crash_at):
+        prefect_server, prefect_env, after_night_one, reference_night_two, tmp_path, crash_at, capsys):
     db, out = tmp_path / "w.duckdb", tmp_path / "out"
     shutil.copy(after_night_one / "w.duckdb", db)
     shutil.copytree(after_night_one / "out", out, symlinks=True)
@@ -88,8 +97,18 @@ def test_killed_night_leaves_a_whole_state_and_the_next_night_succeeds(
     latest = (out / "latest").resolve()
     assert sorted(p.name for p in latest.iterdir()) == FILES
     assert latest.name == first_run or (latest.name,) in runs
+    assert query(db, "select count(*), max(seq) from ledger") == [(len(runs), len(runs))]  # entry <=> run
+
+    code, lines = verify_all(db, out, capsys)  # the chain verifies; a killed run's directory is only listed
+    assert code == 0, lines
+    assert all(line.startswith("unrecorded run ") for line in lines)
+    recorded = {run_id for (run_id,) in runs}
+    assert {line.split()[2].rstrip(":") for line in lines} == {p.name for p in out.iterdir()
+                                                               if p.is_dir() and not p.is_symlink()} - recorded
 
     assert main(argv(db, out, logs)) == 0  # the next night succeeds
     plan = json.loads((out / "latest" / "retry-plan.json").read_bytes())
     assert plan["decisions"] == reference_night_two["decisions"]
     assert plan["evidence_id"] == reference_night_two["evidence_id"]
+    assert verify_all(db, out, capsys)[0] == 0
+    assert query(db, "select count(*), max(seq) from ledger") == [(len(runs) + 1, len(runs) + 1)]
