@@ -2,6 +2,8 @@
 
 Each request opens and closes its own read-only connection (waiting briefly, bounded,
 while a nightly run holds the file), so a nightly run is never locked out for long.
+A request for the as_of and policy of a recorded run, on the same dataset and without
+generated_by, gets that run's stored document (exportaudit/answers.py); any other is computed.
 """
 
 from __future__ import annotations
@@ -15,20 +17,22 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from exportaudit import answers, history, warehouse
+from exportaudit import answers, evaluation, history, warehouse
 from exportaudit.console import CONSOLE_HTML
-from exportaudit.metrics import prometheus_text, recorded_run_metrics
+from exportaudit.metrics import latest_follow_up_metrics, prometheus_text, recorded_run_metrics
 from exportaudit.policy import Policy, PolicyError
 from exportaudit.redact import redact_str
-from exportaudit.vocabulary import GENERATED_BY_API
 from transforms.timestamps import parse_instant
 
 BASE = "/runtime/go-pilot/rollback-drill-notifications/acknowledgements/audit-delivery"
 RETRY_PLAN_PATH = f"{BASE}/final-reporting-auditor-export/delivery-retry-plan"
 ARCHIVE_HEALTH_PATH = f"{BASE}/final-reporting-archive-reference-health"
+# docs/executions-and-acknowledgements.md#metrics-warehouse-report-and-api
+RETRY_EXECUTIONS_PATH = f"{BASE}/final-reporting-auditor-export/retry-worker-executions"
+ALERT_ACKNOWLEDGEMENTS_PATH = f"{BASE}/final-reporting-archive-health-alert-acknowledgements"
 READ_WAIT_SECONDS = float(os.environ.get("EXPORTAUDIT_API_LOCK_WAIT", "30"))
 
 
@@ -51,7 +55,8 @@ class RetryPlanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     as_of: str | None = Field(None, description="ISO-8601 instant with offset to evaluate at; default now (UTC).")
     retry_policy: RetryPolicyOverrides | None = Field(None, description="Policy overrides for this request.")
-    generated_by: str | None = Field(None, description="Who asked; recorded in the document, not in its evidence_id.")
+    generated_by: str | None = Field(None, description="Who asked; recorded in the document, not in its evidence_id. "
+                                     "When given, the answer is always computed (never a stored run's document).")
 
 
 class EvidenceResponse(BaseModel):
@@ -66,6 +71,16 @@ class ArchiveHealthResponse(EvidenceResponse):
     health: dict[str, Any] = Field(description="The archive-health evidence document of docs/outputs.md#evidence-documents.")
 
 
+class RetryExecutionsResponse(EvidenceResponse):
+    executions: dict[str, Any] = Field(description="The retry-executions evidence document of "
+                                                   "docs/executions-and-acknowledgements.md#retry-executionsjson.")
+
+
+class AlertAcknowledgementsResponse(EvidenceResponse):
+    acknowledgements: dict[str, Any] = Field(description="The alert-acknowledgements evidence document of "
+                                                         "docs/executions-and-acknowledgements.md#alert-acknowledgementsjson.")
+
+
 def _as_of(text: str | None) -> datetime:
     if text is None:
         return datetime.now(timezone.utc)
@@ -73,6 +88,15 @@ def _as_of(text: str | None) -> datetime:
         return parse_instant(text)
     except ValueError:
         raise ApiError(422, "as_of must be an ISO-8601 timestamp with an offset or Z", "as_of") from None
+
+
+def _evidence_response(name: str, document: answers.Document) -> Response:
+    """A stored document streams (decompressed piecewise, after its connection closed); a computed one is
+    sent whole. Either way the bytes are `answers.response_bytes(name, document)`."""
+    if isinstance(document, history.StoredDocument):
+        length, chunks = answers.response_stream(name, document)
+        return StreamingResponse(chunks, media_type="application/json", headers={"content-length": str(length)})
+    return Response(answers.response_bytes(name, document), media_type="application/json")
 
 
 def create_app(db_path: str | Path, policy: Policy | None = None, token: str | None = None) -> FastAPI:
@@ -135,8 +159,8 @@ def create_app(db_path: str | Path, policy: Policy | None = None, token: str | N
             key = next((k for k in overrides if repr(k) in str(error)), None)
             raise ApiError(422, str(error), f"retry_policy.{key}" if key else "retry_policy") from None
         with read_only() as con:
-            document = answers.retry_plan_answer(con, as_of, policy, request.generated_by or GENERATED_BY_API)
-        return Response(answers.response_bytes("plan", document), media_type="application/json")
+            document = answers.answer(con, evaluation.RETRY_PLAN, as_of, policy, request.generated_by or None)
+        return _evidence_response("plan", document)
 
     @app.get(ARCHIVE_HEALTH_PATH, dependencies=auth, response_model=ArchiveHealthResponse,
              summary="Archive health: the archive reference health report at as_of")
@@ -153,8 +177,35 @@ def create_app(db_path: str | Path, policy: Policy | None = None, token: str | N
         except PolicyError as error:
             raise ApiError(422, str(error), "max_check_age_days") from None
         with read_only() as con:
-            document = answers.archive_health_answer(con, instant, policy)
-        return Response(answers.response_bytes("health", document), media_type="application/json")
+            document = answers.answer(con, evaluation.ARCHIVE_HEALTH, instant, policy)
+        return _evidence_response("health", document)
+
+    def follow_up_answer(con, answer: str, instant: datetime) -> answers.Document:
+        present = {row[0] for row in con.execute("select table_name from duckdb_tables()").fetchall()}
+        if not {"retry_executions", "alert_acknowledgements"} <= present:  # read-only: cannot add them itself
+            raise ApiError(503, "the warehouse predates retry executions and alert acknowledgements: the next "
+                                "`exportaudit run` (or `exportaudit ingest`) adds their tables")
+        return answers.answer(con, answer, instant, base_policy)
+
+    @app.get(RETRY_EXECUTIONS_PATH, dependencies=auth, response_model=RetryExecutionsResponse,
+             summary="Retry executions: the retry worker's executions checked against the retry plans at as_of")
+    def retry_worker_executions(
+        as_of: Annotated[str | None, Query(description="ISO-8601 instant with offset; default now (UTC).")] = None,
+    ) -> Response:
+        instant = _as_of(as_of)
+        with read_only() as con:
+            document = follow_up_answer(con, evaluation.RETRY_EXECUTIONS, instant)
+        return _evidence_response("executions", document)
+
+    @app.get(ALERT_ACKNOWLEDGEMENTS_PATH, dependencies=auth, response_model=AlertAcknowledgementsResponse,
+             summary="Alert acknowledgements: the acknowledgement status of the archive health alerts at as_of")
+    def archive_health_alert_acknowledgements(
+        as_of: Annotated[str | None, Query(description="ISO-8601 instant with offset; default now (UTC).")] = None,
+    ) -> Response:
+        instant = _as_of(as_of)
+        with read_only() as con:
+            document = follow_up_answer(con, evaluation.ALERT_ACKNOWLEDGEMENTS, instant)
+        return _evidence_response("acknowledgements", document)
 
     @app.get("/runs", dependencies=auth, summary="History of nightly runs, newest first")
     def runs() -> dict:
@@ -175,12 +226,16 @@ def create_app(db_path: str | Path, policy: Policy | None = None, token: str | N
     @app.get("/console/tiles", dependencies=auth, summary="History totals shown on the console tiles")
     def tiles() -> dict:
         with read_only() as con:
-            return history.history_totals(con).tiles()
+            # + the latest run's follow-up metrics (docs/executions-and-acknowledgements.md): a per-night state,
+            # not summed over history (an alert unacknowledged for a week is one alert, not seven)
+            return {**history.history_totals(con).tiles(), **latest_follow_up_metrics(history.latest_run(con))}
 
     @app.get("/console", dependencies=auth, response_class=HTMLResponse, summary="Evidence Console")
     def console() -> HTMLResponse:
         return HTMLResponse(CONSOLE_HTML.replace("__RETRY_PLAN_PATH__", RETRY_PLAN_PATH)
-                            .replace("__ARCHIVE_HEALTH_PATH__", ARCHIVE_HEALTH_PATH))
+                            .replace("__ARCHIVE_HEALTH_PATH__", ARCHIVE_HEALTH_PATH)
+                            .replace("__RETRY_EXECUTIONS_PATH__", RETRY_EXECUTIONS_PATH)
+                            .replace("__ALERT_ACKNOWLEDGEMENTS_PATH__", ALERT_ACKNOWLEDGEMENTS_PATH))
 
     return app
 

@@ -1,4 +1,4 @@
-"""The record contract of docs/inputs.md#input-logs: fields, types, enums and natural keys of the four logs.
+"""The record contract of docs/inputs.md#input-logs: fields, types, enums and natural keys of the logs.
 
 Everything that knows what a valid record looks like reads it from here.
 """
@@ -109,7 +109,7 @@ ARCHIVES = Log(
 CUSTODY_CHECKS = Log(
     name="custody_checks",
     description="Custody checks: one record per observation of an archived object (docs/inputs.md#custody-checks-log).",
-    natural_key=("reference_id", "checked_at"),
+    natural_key=("reference_id", "checked_at", "source"),
     date_field="checked_at",
     fields=(
         Field("reference_id", STRING, True, "Archive reference that was looked at."),
@@ -119,10 +119,50 @@ CUSTODY_CHECKS = Log(
         Field("observed_lock_mode", ENUM, False, "Lock mode observed on the object.", LOCK_MODES),
         Field("observed_retain_until", TIMESTAMP, False, "Retention end observed on the object (UTC)."),
         Field("observed_legal_hold", BOOL, False, "Legal hold observed on the object."),
+        Field("source", STRING, False,
+              "Where the observation came from (free text, e.g. manual-audit); checks derived from S3 reports "
+              "carry s3_inventory or s3_batch_checksum (docs/real-sources.md)."),
     ),
 )
 
-LOGS: dict[str, Log] = {log.name: log for log in (EXPORTS, DELIVERIES, ARCHIVES, CUSTODY_CHECKS)}
+EXECUTION_RESULTS = ("delivered", "failed", "skipped")
+
+RETRY_EXECUTIONS = Log(
+    name="retry_executions",
+    description="Retry worker executions: one record per time the operator's retry worker acted (or chose not to) "
+                "on a retry-plan record (docs/inputs.md#retry-executions-log).",
+    natural_key=("execution_id",),
+    date_field="executed_at",
+    fields=(
+        Field("execution_id", STRING, True, "Unique id of the execution."),
+        Field("plan_evidence_id", STRING, True, "evidence_id of the retry-plan document the worker acted on."),
+        Field("export_id", STRING, True, "Export the worker re-sent (or skipped)."),
+        Field("destination", STRING, True, "Destination the worker re-sent to (or skipped)."),
+        Field("executed_at", TIMESTAMP, True, "When the worker acted (UTC)."),
+        Field("result", ENUM, True, "delivered, failed or skipped.", EXECUTION_RESULTS),
+        Field("attempt_id", STRING, False, "The delivery attempt this execution produced, if any."),
+        Field("worker", STRING, False, "Which worker acted (free text, redacted)."),
+    ),
+)
+
+ALERT_ACKNOWLEDGEMENTS = Log(
+    name="alert_acknowledgements",
+    description="Alert acknowledgements: one record per acknowledgement of an archive health alert by the "
+                "operator's alerting system (docs/inputs.md#alert-acknowledgements-log).",
+    natural_key=("ack_id",),
+    date_field="acknowledged_at",  # expires_at plays no part in the as_of filter
+    fields=(
+        Field("ack_id", STRING, True, "Unique id of the acknowledgement."),
+        Field("alert_id", STRING, True, "The stable alert_id of an archive health alert."),
+        Field("acknowledged_at", TIMESTAMP, True, "When the alert was acknowledged (UTC)."),
+        Field("acknowledged_by", STRING, True, "Person or system that acknowledged it (free text, redacted)."),
+        Field("expires_at", TIMESTAMP, False, "The acknowledgement lapses at this instant (UTC); null: never."),
+        Field("comment", STRING, False, "Comment (free text, redacted)."),
+    ),
+)
+
+LOGS: dict[str, Log] = {log.name: log for log in (EXPORTS, DELIVERIES, ARCHIVES, CUSTODY_CHECKS, RETRY_EXECUTIONS,
+                                                  ALERT_ACKNOWLEDGEMENTS)}
 
 # Quarantine reason codes (docs/inputs.md#bad-input-and-quarantine). A quarantined row lists every code that applies;
 # `reason_details` adds the field, e.g. "missing_required_field:export_id".
@@ -137,4 +177,10 @@ QUARANTINE_REASONS = {
     "malformed_digest": "a digest is not sha256: followed by 64 lowercase hex characters",
     "out_of_range": "an integer is outside its range (http_status 100-599, retry_after_seconds 0-31536000)",
     "conflicting_duplicate": "another valid record with the same natural key has different values",
+    # Rows of real sources (docs/real-sources.md#quarantine-reasons-of-real-sources).
+    "wrong_column_count": "an S3 Inventory CSV row's field count differs from fileSchema, or a Batch Operations "
+                          "result row has fewer than 7 fields",
+    "missing_field": "an S3 Inventory row has an empty Bucket or Key, or a Svix attempt has no msg.eventId",
+    "invalid_value": "an S3 Inventory boolean, date, lock mode or legal hold status is not recognised",
+    "attempt_not_final": "a Svix attempt is pending, sending or canceled; a later listing brings its final state",
 }

@@ -3,7 +3,13 @@ return, then the evidence documents (docs/outputs.md).
 
 The nightly flow and the HTTP API both call `evaluate`, so the API gives the command line's
 answers for the same data, as_of and policy by construction. The API asks for one answer
-at a time; the night asks for both.
+at a time; the night asks for all four (NIGHT_ANSWERS).
+
+The follow-up answers (docs/executions-and-acknowledgements.md) check the operator's records
+against this evaluation's own evidence, so they are computed after the answer they depend on
+(DEPENDS_ON: the retry executions need this run's retry plan and its evidence_id; the
+acknowledgements need this run's alerts), and they also read the recorded run history
+(history.HISTORY_INPUTS).
 """
 
 from __future__ import annotations
@@ -16,14 +22,25 @@ import polars as pl
 
 from exportaudit import evidence, history, warehouse
 from exportaudit.policy import Policy
-from schemas import archive_alerts, archive_health, retry_plan
+from schemas import alert_ack_status, archive_alerts, archive_health, retry_execution_verdicts, retry_plan
+from transforms.alert_acknowledgements import AlertAckResult, alert_acknowledgement_status
 from transforms.archive_health import ArchiveHealth
 from transforms.archive_health import archive_health as archive_health_rules
+from transforms.derived_custody import derived_custody
 from transforms.retry_plan import RetryPlan
+from transforms.retry_executions import RetryExecutionResult
+from transforms.retry_executions import retry_execution_verdicts as retry_execution_rules
 from transforms.retry_plan import retry_plan as retry_plan_rules
 
 RETRY_PLAN, ARCHIVE_HEALTH = "retry_plan", "archive_health"
+# The S3 report tables the archive health reads, in derived_custody's argument order.
+REPORT_INPUTS = ("s3_inventory_reports", "s3_inventory_rows", "s3_batch_rows")
 ANSWERS = (RETRY_PLAN, ARCHIVE_HEALTH)
+# docs/executions-and-acknowledgements.md: answers computed after (and from) the answer they depend on.
+RETRY_EXECUTIONS, ALERT_ACKNOWLEDGEMENTS = "retry_executions", "alert_acknowledgements"
+FOLLOW_UPS = (RETRY_EXECUTIONS, ALERT_ACKNOWLEDGEMENTS)
+DEPENDS_ON = {RETRY_EXECUTIONS: RETRY_PLAN, ALERT_ACKNOWLEDGEMENTS: ARCHIVE_HEALTH}
+NIGHT_ANSWERS = ANSWERS + FOLLOW_UPS
 
 Stage = Callable[[str], AbstractContextManager]  # e.g. Progress.step: times and shows a named stage
 
@@ -44,7 +61,20 @@ def _retry_plan(accepted: dict[str, pl.LazyFrame], as_of: datetime, policy: Poli
 
 
 def _archive_health(accepted: dict[str, pl.LazyFrame], as_of: datetime, policy: Policy) -> ArchiveHealth:
-    return archive_health_rules(accepted["exports"], accepted["archives"], accepted["custody_checks"], as_of, policy)
+    """docs/archive-health.md over the accepted custody checks and those derived from every S3 report
+    dated at or before as_of (docs/real-sources.md#how-derived-checks-combine)."""
+    archives = accepted["archives"].collect()
+    if "s3_bucket" not in archives.columns:  # records without the S3 identity (inline frames): none derived
+        archives = archives.with_columns(pl.lit(None, pl.Utf8).alias(c) for c in ("s3_bucket", "s3_key",
+                                                                                  "s3_version_id"))
+    reports = [accepted[name].collect() if name in accepted else None for name in REPORT_INPUTS]
+    derived = derived_custody(archives, *reports, as_of, policy.s3_inventory_prefixes)
+    checks = pl.concat([accepted["custody_checks"],
+                        derived.checks.lazy().select(accepted["custody_checks"].collect_schema().names())],
+                       how="vertical_relaxed")
+    health = archive_health_rules(accepted["exports"], archives.lazy(), checks, as_of, policy)
+    return health._replace(derived_custody_checks=derived.counts,
+                           inconclusive_batch_results=derived.inconclusive_batch_results)
 
 
 def _validate_retry_plan(plan: RetryPlan) -> None:
@@ -59,8 +89,42 @@ def _validate_archive_health(health: ArchiveHealth) -> None:
 _STEPS = {
     RETRY_PLAN: _Answer(("deliveries", "exports"), _retry_plan, _validate_retry_plan,
                         evidence.retry_plan_document),
-    ARCHIVE_HEALTH: _Answer(("exports", "archives", "custody_checks"), _archive_health, _validate_archive_health,
+    ARCHIVE_HEALTH: _Answer(("exports", "archives", "custody_checks", *REPORT_INPUTS), _archive_health,
+                            _validate_archive_health,
                             evidence.archive_health_document),
+}
+
+
+def _retry_executions(accepted: dict[str, pl.LazyFrame], as_of: datetime, policy: Policy, plan: RetryPlan,
+                      plan_doc: evidence.Evidence) -> RetryExecutionResult:
+    """docs/executions-and-acknowledgements.md#retry-execution-verdicts: this run's plan (and its
+    evidence_id) joins the recorded plans of every run."""
+    return retry_execution_rules(accepted["retry_executions"], accepted["deliveries"], accepted["plan_runs"],
+                                 accepted["plan_history"], plan.records, plan_doc["evidence_id"], as_of,
+                                 policy.execution_grace_minutes)
+
+
+def _alert_acknowledgements(accepted: dict[str, pl.LazyFrame], as_of: datetime, policy: Policy,
+                            health: ArchiveHealth, _health_doc: evidence.Evidence) -> AlertAckResult:
+    """docs/executions-and-acknowledgements.md#alert-acknowledgement-status for this run's alerts."""
+    return alert_acknowledgement_status(health.alerts, accepted["alert_acknowledgements"], accepted["alert_history"],
+                                        as_of, policy.ack_sla_hours)
+
+
+def _validate_retry_executions(result: RetryExecutionResult) -> None:
+    retry_execution_verdicts.schema.validate(result.executions)
+
+
+def _validate_alert_acknowledgements(result: AlertAckResult) -> None:
+    alert_ack_status.schema.validate(result.alerts)
+
+
+# rules(accepted, as_of, policy, result of DEPENDS_ON[answer], its document)
+_FOLLOW_UP_STEPS = {
+    RETRY_EXECUTIONS: _Answer(("retry_executions", "deliveries", "plan_runs", "plan_history"), _retry_executions,
+                              _validate_retry_executions, evidence.retry_executions_document),
+    ALERT_ACKNOWLEDGEMENTS: _Answer(("alert_acknowledgements", "alert_history"), _alert_acknowledgements,
+                                    _validate_alert_acknowledgements, evidence.alert_acknowledgements_document),
 }
 
 
@@ -85,11 +149,60 @@ class Evaluation(NamedTuple):
     def health_doc(self) -> evidence.Evidence:
         return self.documents[ARCHIVE_HEALTH]
 
+    @property
+    def executions(self) -> RetryExecutionResult:
+        return self.results[RETRY_EXECUTIONS]
 
-def accepted(con, answers: tuple[str, ...] = ANSWERS) -> dict[str, pl.LazyFrame]:
-    """The warehouse's accepted records of every log the given answers read."""
-    needed = {log: None for answer in answers for log in _STEPS[answer].logs}  # ordered, no repeats
-    return {log: warehouse.accepted_records(con, log) for log in needed}
+    @property
+    def acknowledgements(self) -> AlertAckResult:
+        return self.results[ALERT_ACKNOWLEDGEMENTS]
+
+    @property
+    def executions_doc(self) -> evidence.Evidence:
+        return self.documents[RETRY_EXECUTIONS]
+
+    @property
+    def acknowledgements_doc(self) -> evidence.Evidence:
+        return self.documents[ALERT_ACKNOWLEDGEMENTS]
+
+    @property
+    def stored_documents(self) -> dict[str, evidence.Evidence]:
+        """The documents kept in evidence_documents for the API's stored answers: the retry plan and
+        the archive health. The follow-up documents also depend on the recorded run history, which the
+        stored-answer key (as_of, policy, dataset) does not name, so the API always computes them."""
+        return {answer: self.documents[answer] for answer in ANSWERS if answer in self.documents}
+
+    @property
+    def follow_up_documents(self) -> dict[str, evidence.Evidence]:
+        """The documents of docs/executions-and-acknowledgements.md computed, by answer name."""
+        return {answer: self.documents[answer] for answer in FOLLOW_UPS if answer in self.documents}
+
+    @property
+    def follow_up_tables(self) -> dict[str, pl.DataFrame]:
+        """The warehouse result tables of the follow-up answers computed -> this evaluation's rows."""
+        tables = {}
+        if RETRY_EXECUTIONS in self.results:
+            tables["retry_execution_verdicts"] = self.executions.executions
+        if ALERT_ACKNOWLEDGEMENTS in self.results:
+            tables["alert_ack_status"] = self.acknowledgements.alerts
+        return tables
+
+
+def _with_dependencies(answers: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(base answers, follow-up answers) to compute for the answers asked for."""
+    base = tuple(dict.fromkeys(DEPENDS_ON.get(answer, answer) for answer in answers))
+    return base, tuple(answer for answer in answers if answer in _FOLLOW_UP_STEPS)
+
+
+def accepted(con, answers: tuple[str, ...] = ANSWERS, as_of: datetime | None = None) -> dict[str, pl.LazyFrame]:
+    """The warehouse's accepted records of every log the given answers read (and the recorded run
+    history the follow-up answers read; given the as_of to evaluate at, only the plans it can use)."""
+    base, follow_ups = _with_dependencies(answers)
+    steps = [_STEPS[answer] for answer in base] + [_FOLLOW_UP_STEPS[answer] for answer in follow_ups]
+    needed = {log: None for step in steps for log in step.logs}  # ordered, no repeats
+    return {log: warehouse.accepted_records(con, log) if log in warehouse.ACCEPTED_SCHEMAS
+            else history.history_records(con, log, as_of) if log in history.HISTORY_INPUTS
+            else warehouse.report_records(con, log) for log in needed}
 
 
 def context(con, *, run_id: str, as_of: datetime, generated_at: datetime, generated_by: str,
@@ -101,8 +214,10 @@ def context(con, *, run_id: str, as_of: datetime, generated_at: datetime, genera
 
 def evaluate(accepted_records: dict[str, pl.LazyFrame], as_of: datetime, policy: Policy, context: dict,
              answers: tuple[str, ...] = ANSWERS, stage: Stage = _untimed) -> Evaluation:
-    """Rules -> Pandera validation of their output -> evidence documents, for each answer asked for."""
-    steps = {answer: _STEPS[answer] for answer in answers}
+    """Rules -> Pandera validation of their output -> evidence documents, for each answer asked for
+    (and the answers a follow-up depends on, computed first)."""
+    base, follow_ups = _with_dependencies(answers)
+    steps = {answer: _STEPS[answer] for answer in base}
     with stage("rules"):
         results = {answer: step.rules(accepted_records, as_of, policy) for answer, step in steps.items()}
     with stage("validation"):
@@ -111,4 +226,13 @@ def evaluate(accepted_records: dict[str, pl.LazyFrame], as_of: datetime, policy:
     with stage("evidence documents"):
         documents = {answer: step.document(results[answer], policy=policy, **context)
                      for answer, step in steps.items()}
+    for answer in follow_ups:  # after the answer each depends on: it needs that document's evidence_id
+        step, depends_on = _FOLLOW_UP_STEPS[answer], DEPENDS_ON[answer]
+        with stage("rules"):
+            results[answer] = step.rules(accepted_records, as_of, policy, results[depends_on],
+                                         documents[depends_on])
+        with stage("validation"):
+            step.validate(results[answer])
+        with stage("evidence documents"):
+            documents[answer] = step.document(results[answer], policy=policy, **context)
     return Evaluation(results, documents)

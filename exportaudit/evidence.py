@@ -15,7 +15,9 @@ import polars as pl
 
 from exportaudit.redact import redact_str
 from exportaudit.vocabulary import CHECKS, CRITICAL, HOLD, REASON_CODES, RETRY, SUPPRESS, WAIT, WARNING
+from transforms.alert_acknowledgements import AlertAckResult
 from transforms.archive_health import ArchiveHealth
+from transforms.retry_executions import RetryExecutionResult
 from transforms.retry_plan import RetryPlan
 from transforms.timestamps import format_instant, timestamp_text
 
@@ -24,6 +26,11 @@ RETRY_PLAN_KIND = ("go-backend-rollback-drill-acknowledgement-audit-delivery-fin
                    "delivery-retry-plan")
 ARCHIVE_HEALTH_KIND = ("go-backend-rollback-drill-acknowledgement-audit-delivery-final-reporting-archive-"
                        "reference-health")
+# docs/executions-and-acknowledgements.md#outputs
+RETRY_EXECUTIONS_KIND = ("go-backend-rollback-drill-acknowledgement-audit-delivery-final-reporting-auditor-export-"
+                         "retry-worker-execution")
+ALERT_ACKNOWLEDGEMENTS_KIND = ("go-backend-rollback-drill-acknowledgement-audit-delivery-final-reporting-archive-"
+                               "health-alert-acknowledgement")
 # Keys that name the run or who asked, not the content: left out of the evidence_id.
 NOT_CONTENT_KEYS = ("evidence_id", "run_id", "generated_at", "generated_by", "inputs")
 
@@ -113,6 +120,8 @@ def archive_health_summary(health: ArchiveHealth) -> dict:
         "orphan_references": health.orphan_references,
         "unchecked_references": health.unchecked_references,
         "unmatched_custody_checks": health.unmatched_custody_checks,
+        "derived_custody_checks": dict(health.derived_custody_checks),
+        "inconclusive_batch_results": health.inconclusive_batch_results,
     }
 
 
@@ -141,3 +150,20 @@ def archive_health_document(health: ArchiveHealth, *, policy, **context) -> Evid
     header = _header(ARCHIVE_HEALTH_KIND, policy=policy.section("health"), summary=archive_health_summary(health),
                      **context)
     return Evidence(header, {"exports": health.exports, "alerts": health.alerts})
+
+
+def retry_executions_document(result: RetryExecutionResult, *, policy, **context) -> Evidence:
+    """retry-executions.json (docs/executions-and-acknowledgements.md#retry-executionsjson): policy
+    {execution_grace_minutes}, summary {verdicts, retry_not_executed}, executions and not_executed in
+    the transform's order (executed_at, execution_id; export_id, destination)."""
+    header = _header(RETRY_EXECUTIONS_KIND, policy=policy.section("executions"), summary=result.summary, **context)
+    return Evidence(header, {"executions": result.executions, "not_executed": result.not_executed})
+
+
+def alert_acknowledgements_document(result: AlertAckResult, *, policy, **context) -> Evidence:
+    """alert-acknowledgements.json (docs/executions-and-acknowledgements.md#alert-acknowledgementsjson):
+    policy {ack_sla_hours}, summary {acknowledged, expired, unacknowledged, overdue, stale}, alerts in
+    the archive-health alert order, stale_acknowledgements by alert_id, ack_id."""
+    header = _header(ALERT_ACKNOWLEDGEMENTS_KIND, policy=policy.section("acknowledgements"), summary=result.summary,
+                     **context)
+    return Evidence(header, {"alerts": result.alerts, "stale_acknowledgements": result.stale_acknowledgements})

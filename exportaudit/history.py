@@ -1,5 +1,6 @@
-"""Run history in the warehouse (docs/outputs.md#warehouse): the runs table, result rows keyed by run_id,
-history totals, the runs list, the latest run and the trend of headline metrics.
+"""Run history in the warehouse (docs/outputs.md#warehouse): the runs table, result rows and evidence
+documents keyed by run_id, history totals, the runs list, the latest run, the trend of headline
+metrics, and the stored document the HTTP API answers from (docs/outputs.md#http-api).
 
 Every query on run history lives here; the nightly flow, the command line and the HTTP API
 all call these functions. Which run is the latest is decided by one ordering,
@@ -8,18 +9,22 @@ all call these functions. Which run is the latest is decided by one ordering,
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import NamedTuple
 
+import duckdb
 import polars as pl
+import pyarrow as pa
 
-from exportaudit import gates, warehouse
+from exportaudit import evidence, gates, warehouse
 from exportaudit.faults import checkpoint
 from exportaudit.ingest import FileAccount, rows_read
 from exportaudit.metrics import HISTORY_METRICS, METRICS
 from exportaudit.warehouse import LATEST_RUN_FIRST
-from transforms.timestamps import UTC_US, format_instant
+from transforms.timestamps import UTC_US, format_instant, parse_instant
 
 TREND_RUNS = 30
 RUNS_LISTED = 1000  # GET /runs: enough history for a glance; the warehouse holds every run
@@ -33,9 +38,42 @@ def ingested_sha256s(con) -> list[str]:
     return [row[0] for row in con.execute("select file_sha256 from ingested_files").fetchall()]
 
 
+# The run history the execution verdicts and acknowledgement status read
+# (docs/executions-and-acknowledgements.md): the recorded runs' plans and alerts.
+HISTORY_INPUTS = {
+    # every recorded run's retry-plan evidence id, and what orders runs (the previous plan)
+    "plan_runs": "select run_id, as_of, finished_at, retry_plan_evidence_id from runs",
+    # plan records of one run per distinct retry-plan evidence id (equal ids have equal records); with an
+    # as_of, only the plans the rules can use: those an execution cites, and those of the runs at the
+    # greatest as_of before it (the previous plan is among them), so memory does not grow with history
+    "plan_history": "select p.run_id, p.export_id, p.destination, p.decision, p.next_attempt_at from retry_plan p "
+                    "semi join (select min(run_id) as run_id from runs {wanted} group by retry_plan_evidence_id) r "
+                    "using (run_id)",
+    # per alert id ever raised, the smallest as_of of the runs that raised it (first seen)
+    "alert_history": "select a.alert_id, min(r.as_of) as as_of from archive_alerts a join runs r using (run_id) "
+                     "group by a.alert_id",
+}
+
+
+_WANTED_PLANS = ("where retry_plan_evidence_id in (select plan_evidence_id from retry_executions) "
+                 "or as_of = (select max(as_of) from runs where as_of < ?)")
+
+
+def history_records(con, name: str, as_of: datetime | None = None) -> pl.LazyFrame:
+    """One of HISTORY_INPUTS, instants as UTC microseconds, in a fixed order. as_of: the instant
+    evaluated at, to read only the plans it can use (None: every plan)."""
+    query = HISTORY_INPUTS[name].format(wanted=_WANTED_PLANS if as_of is not None else "")
+    frame = con.sql(query + " order by all", params=[as_of] if as_of is not None and "?" in query else None).pl()
+    return frame.lazy().with_columns(pl.col(column).cast(UTC_US) for column, dtype in frame.schema.items()
+                                     if isinstance(dtype, pl.Datetime))
+
+
 def run_row(run_id: str, as_of: datetime, started_at: datetime, gates_failed: list[str], plan_doc,
-            health_doc, values: dict, accounts: list[FileAccount]) -> dict:
-    """The runs-table row of a run: times, status, both evidence ids and the run's metrics."""
+            health_doc, values: dict, accounts: list[FileAccount],
+            follow_up_docs: Mapping[str, evidence.Evidence] | None = None) -> dict:
+    """The runs-table row of a run: times, status, the evidence ids and the run's metrics.
+    follow_up_docs: answer name -> document of docs/executions-and-acknowledgements.md, stored as
+    `<name>_evidence_id`."""
     plan_summary = plan_doc["summary"]
     metrics = {name: values[name] for name in warehouse.RUN_METRIC_COLUMNS if name in values}
     return {
@@ -45,23 +83,100 @@ def run_row(run_id: str, as_of: datetime, started_at: datetime, gates_failed: li
         "quarantine_ratio": float(gates.quarantine_ratio(accounts)),
         "run_duration_seconds": float(values["run_duration_seconds"]),
         **metrics, "failed_deliveries": plan_summary["failed_deliveries"], "rows_read": rows_read(accounts),
+        **{f"{name}_evidence_id": document["evidence_id"] for name, document in (follow_up_docs or {}).items()},
+        # docs/ledger.md#exportaudit-verify: the policy the evidence was computed at, every document's block
+        "policy_json": policy_json({key: value for document in (plan_doc, health_doc, *(follow_up_docs or {}).values())
+                                    for key, value in document["policy"].items()}),
     }
 
 
-def record_run(con, row: dict, plan: pl.DataFrame, health_exports: pl.DataFrame, alerts: pl.DataFrame) -> None:
-    """The run and its result rows, in one transaction: a crash leaves no half run."""
+BODY_CODEC = "zstd"  # evidence_documents.body: canonical JSON compressed with this pyarrow codec
+
+
+STREAM_CHUNK_BYTES = 1 << 20
+
+
+class StoredDocument(NamedTuple):
+    """An evidence document as a run stored it: its header (no record lists) and its canonical
+    JSON, byte for byte, still compressed. Read like an `evidence.Evidence` (`doc["summary"]`,
+    `canonical_bytes()`); `chunks()` gives the canonical JSON piecewise without holding it whole."""
+    header: dict
+    body_bytes: int
+    compressed: bytes
+
+    def __getitem__(self, key: str):
+        return self.header[key]
+
+    def canonical_bytes(self) -> bytes:
+        return pa.decompress(self.compressed, decompressed_size=self.body_bytes, codec=BODY_CODEC, asbytes=True)
+
+    def chunks(self, size: int = STREAM_CHUNK_BYTES) -> Iterator[bytes]:
+        stream = pa.CompressedInputStream(pa.BufferReader(self.compressed), BODY_CODEC)
+        while chunk := stream.read(size):
+            yield chunk
+
+
+def policy_json(policy_block: dict) -> str:
+    """The lookup key of a document's policy block: its canonical JSON."""
+    return evidence.canonical_json(policy_block).decode("utf-8")
+
+
+def _document_row(run_id: str, name: str, document: evidence.Evidence) -> list:
+    body = document.canonical_bytes()
+    return [run_id, name, document["evidence_id"], parse_instant(document["as_of"]), policy_json(document["policy"]),
+            document["dataset"]["sha256"], evidence.canonical_json(document.header).decode("utf-8"), len(body),
+            pa.compress(body, codec=BODY_CODEC, asbytes=True)]
+
+
+def record_run(con, row: dict, plan: pl.DataFrame, health_exports: pl.DataFrame, alerts: pl.DataFrame,
+               documents: Mapping[str, evidence.Evidence] | None = None,
+               results: Mapping[str, pl.DataFrame] | None = None,
+               seal: Callable[[object], object] | None = None) -> None:
+    """The run, its result rows and its evidence documents (answer name -> document, as written to
+    the run directory), in one transaction: a crash leaves no half run. results: further result
+    tables -> this run's rows (retry_execution_verdicts, alert_ack_status). seal(con): called last
+    before COMMIT, in the transaction: appends the run's ledger entry and writes ledger.json and
+    attestation.intoto.json (artifacts.seal_run_directory, docs/ledger.md#ledger-entry)."""
     run_id = row["run_id"]
+    stored = [_document_row(run_id, name, document) for name, document in (documents or {}).items()]
+    columns = [name for name, _, _ in warehouse.EVIDENCE_DOCUMENTS_COLUMNS]
     con.execute("BEGIN")
     try:
+        for values in stored:  # first, so the crash point below falls after them too
+            con.execute(f"insert into evidence_documents ({', '.join(columns)}) "
+                        f"values ({', '.join('?' for _ in columns)})", values)
         warehouse.append(con, "runs", pl.DataFrame([row]).with_columns(
             pl.col("as_of", "started_at", "finished_at").cast(UTC_US)))
         checkpoint("warehouse:inserted-run")
-        for table, frame in (("retry_plan", plan), ("archive_health", health_exports), ("archive_alerts", alerts)):
+        for table, frame in (("retry_plan", plan), ("archive_health", health_exports), ("archive_alerts", alerts),
+                             *(results or {}).items()):
             warehouse.append(con, table, frame.select(pl.lit(run_id).alias("run_id"), pl.all()))
+        if seal is not None:
+            seal(con)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def stored_document(con, document: str, as_of: datetime, policy_block: dict,
+                    dataset_sha256: str) -> StoredDocument | None:
+    """The document (retry_plan or archive_health) a recorded run wrote for this as_of, policy block
+    and dataset, from the latest such run (`LATEST_RUN_FIRST`); None when no run wrote one."""
+    try:
+        found = con.execute(
+            f"select run_id, header, body_bytes from evidence_documents d join runs using (run_id) "
+            f"where d.document = ? and d.as_of = ? and d.policy_json = ? and d.dataset_sha256 = ? "
+            f"order by {LATEST_RUN_FIRST} limit 1",
+            [document, as_of, policy_json(policy_block), dataset_sha256]).fetchall()
+    except duckdb.CatalogException:  # a warehouse written before the table existed
+        return None
+    if not found:
+        return None
+    run_id, header, size = found[0]
+    body = con.execute("select body from evidence_documents where run_id = ? and document = ?",
+                       [run_id, document]).fetchall()[0][0]
+    return StoredDocument(json.loads(header), size, body)
 
 
 class RunTotals(NamedTuple):

@@ -49,12 +49,22 @@ class Policy:
                                       "health", "number", 0)
     accept_governance_mode: bool = _knob(False, "Accept governance-mode locks (removes only governance_mode).",
                                          "health", "bool")
+    s3_inventory_prefixes: list[str] = _knob(
+        [""], "Key prefixes an S3 Inventory report covers in its bucket (the inventory's prefix filter, which its "
+              "manifest does not record); the default covers the whole bucket (docs/real-sources.md#inventory-scope).",
+        "health", "strings")
     # docs/inputs.md#bad-input-and-quarantine — input-quality gate
     max_quarantine_ratio: float = _knob(0.05, "Quarantined share of rows read above which the run exits 3.",
                                         "gate", "number", 0, 1)
+    # docs/executions-and-acknowledgements.md — one section each, so each document's policy block holds exactly its key
+    execution_grace_minutes: float = _knob(60, "Minutes after a retry record's next_attempt_at before it counts as "
+                                               "not executed (retry_not_executed).", "executions", "number", 0)
+    ack_sla_hours: float = _knob(24, "Hours a critical alert may stay unacknowledged after it was first seen "
+                                     "before it is overdue.", "acknowledgements", "number", 0)
 
     def section(self, name: str) -> dict[str, Any]:
-        """The keys of one section ("retry" or "health") with their values, for evidence documents."""
+        """The keys of one section ("retry", "health", "executions" or "acknowledgements") with their values,
+        for evidence documents."""
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)
                 if f.metadata["section"] == name}
 
@@ -81,6 +91,10 @@ def _checked(key: str, value: Any) -> Any:
     elif kind == "bool":
         if not isinstance(value, bool):
             raise PolicyError(f"policy key {key!r} must be true or false, got {value!r}")
+    elif kind == "strings":
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise PolicyError(f"policy key {key!r} must be a list of strings, got {value!r}")
+        value = list(value)  # prefixes compare exactly: kept as given
     elif kind == "kinds":
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise PolicyError(f"policy key {key!r} must be a list of strings, got {value!r}")

@@ -23,6 +23,10 @@ HEADLINE = [
     ("exports_unrepresented", "Exports without an intact archive"),
     ("archive_health_critical_alert_count", "Critical alerts"), ("archive_health_warning_alert_count", "Warning alerts"),
     ("quarantined_rows", "Quarantined rows"),
+    # docs/executions-and-acknowledgements.md#metrics-warehouse-report-and-api (shown when the run computed them)
+    ("nonconforming_retry_executions", "Nonconforming retry executions"),
+    ("retries_not_executed", "Retries not executed"),
+    ("unacknowledged_critical_alerts", "Unacknowledged critical alerts"), ("overdue_alerts", "Overdue alerts"),
 ]
 TREND_SERIES = [("retryable_deliveries", "retryable", "#1f77b4"), ("held_deliveries", "held", "#ff7f0e"),
                 ("archive_health_critical_alert_count", "critical alerts", "#d62728"),
@@ -32,6 +36,33 @@ PLAN_COLUMNS = [("export_id", "Export"), ("destination", "Destination"), ("reaso
                 ("next_attempt_at", "Next attempt"), ("endpoint", "Endpoint")]
 ALERT_COLUMNS = [("alert_id", "Alert"), ("check", "Check"), ("export_id", "Export"), ("reference_id", "Reference"),
                  ("archive_provider", "Provider"), ("archive_uri", "Archive URI"), ("message", "Finding")]
+EXECUTION_COLUMNS = [("execution_id", "Execution"), ("verdict", "Verdict"), ("export_id", "Export"),
+                     ("destination", "Destination"), ("executed_at", "Executed"), ("result", "Result"),
+                     ("attempt_id", "Attempt"), ("plan_decision", "Plan decision"),
+                     ("plan_next_attempt_at", "Plan next attempt"), ("worker", "Worker")]
+NOT_EXECUTED_COLUMNS = [("export_id", "Export"), ("destination", "Destination"), ("next_attempt_at", "Next attempt"),
+                        ("plan_evidence_id", "Plan evidence id")]
+ACK_COLUMNS = [("alert_id", "Alert"), ("severity", "Severity"), ("check", "Check"), ("export_id", "Export"),
+               ("reference_id", "Reference"), ("first_seen_at", "First seen"), ("overdue", "Overdue"),
+               ("acknowledged_by", "Acknowledged by"), ("acknowledged_at", "Acknowledged"),
+               ("ack_expires_at", "Expires")]
+STALE_COLUMNS = [("ack_id", "Acknowledgement"), ("alert_id", "Alert"), ("acknowledged_by", "Acknowledged by"),
+                 ("acknowledged_at", "Acknowledged")]
+# Groups of the follow-up sections: (title, css class, filter, columns, record list)
+EXECUTION_GROUPS = [
+    ("Critical verdicts", "critical", pl.col("severity") == "critical", EXECUTION_COLUMNS, "executions"),
+    ("Warning verdicts", "warning", pl.col("severity") == "warning", EXECUTION_COLUMNS, "executions"),
+    ("Conforming", "conforming", pl.col("severity").is_null(), EXECUTION_COLUMNS, "executions"),
+    ("Retries not executed (warning)", "warning", pl.lit(True), NOT_EXECUTED_COLUMNS, "not_executed"),
+]
+ACK_GROUPS = [
+    ("Overdue", "critical", pl.col("overdue"), ACK_COLUMNS, "alerts"),
+    ("Unacknowledged", "unacknowledged", pl.col("ack_status") == "unacknowledged", ACK_COLUMNS, "alerts"),
+    ("Expired acknowledgements", "expired", pl.col("ack_status") == "expired", ACK_COLUMNS, "alerts"),
+    ("Acknowledged", "acknowledged", pl.col("ack_status") == "acknowledged", ACK_COLUMNS, "alerts"),
+    ("Stale acknowledgements (no such alert this run)", "stale", pl.lit(True), STALE_COLUMNS,
+     "stale_acknowledgements"),
+]
 INPUT_COLUMNS = [("log", "Log"), ("name", "File"), ("rows_read", "Read"), ("rows_accepted", "Accepted"),
                  ("rows_quarantined", "Quarantined"), ("rows_duplicate", "Duplicate"), ("skipped", "Skipped")]
 
@@ -59,16 +90,39 @@ def _groups(frame: pl.DataFrame, key: str, order) -> dict[str, tuple[int, list[d
     return groups
 
 
-def _sections(plan: Evidence, health: Evidence) -> dict[str, list[tuple]]:
+def _filtered_groups(document: Evidence, groups, file_name: str) -> list[tuple]:
+    """(title, css class, count, first rows, columns, file) per group of a follow-up document."""
+    out = []
+    for title, css_class, condition, columns, records in groups:
+        rows = document.records[records].filter(condition)
+        out.append((title, css_class, rows.height, json.loads(records_json(rows.head(ROWS_PER_GROUP))), columns,
+                    file_name))
+    return out
+
+
+def _sections(plan: Evidence, health: Evidence, executions: Evidence | None = None,
+              acknowledgements: Evidence | None = None) -> dict[str, list[tuple]]:
     """Report sections: per heading, its groups as (title, css class, count, first rows, columns, file)."""
     decisions = _groups(plan.records["decisions"], "decision", DECISIONS)
     alerts = _groups(health.records["alerts"], "severity", SEVERITIES)
+    follow_ups = {}
+    if executions is not None:
+        follow_ups["Retry worker executions"] = _filtered_groups(executions, EXECUTION_GROUPS, "retry-executions.json")
+    if acknowledgements is not None:
+        follow_ups["Alert acknowledgements"] = _filtered_groups(acknowledgements, ACK_GROUPS,
+                                                                "alert-acknowledgements.json")
     return {
         "Delivery retry plan": [(DECISION_TITLES[d], d, count, rows, PLAN_COLUMNS, "retry-plan.json")
                                 for d, (count, rows) in decisions.items()],
         "Archive reference health": [(f"{s.capitalize()} alerts", s, count, rows, ALERT_COLUMNS, "archive-health.json")
                                      for s, (count, rows) in alerts.items()],
+        **follow_ups,
     }
+
+
+def _headline(metrics: dict) -> list[tuple[str, str]]:
+    """The headline tiles of the metrics the run has (the follow-up ones only when computed)."""
+    return [(key, title) for key, title in HEADLINE if key in metrics]
 
 
 # ---------------------------------------------------------------- Markdown
@@ -78,15 +132,38 @@ def _md_table(rows: list[dict], columns) -> list[str]:
     return lines
 
 
-def render_markdown(plan: Evidence, health: Evidence, metrics: dict, trend: list[dict]) -> str:
+def _evidence_line(plan: Evidence, health: Evidence, executions: Evidence | None,
+                   acknowledgements: Evidence | None, code) -> str:
+    parts = [f"retry plan {code(plan['evidence_id'])}", f"archive health {code(health['evidence_id'])}"]
+    if executions is not None:
+        parts.append(f"retry executions {code(executions['evidence_id'])}")
+    if acknowledgements is not None:
+        parts.append(f"alert acknowledgements {code(acknowledgements['evidence_id'])}")
+    return "Evidence: " + ", ".join(parts)
+
+
+def _ledger_line(ledger: dict | None, code) -> list[str]:
+    """The run's place in the ledger (docs/ledger.md#the-report-and-the-chain): its seq and the
+    entry_hash of the entry before it. The run's own entry_hash hashes this report, so it is in
+    ledger.json, not here."""
+    if ledger is None:
+        return []
+    return [f"Ledger: entry seq {code(ledger['seq'])}, previous_hash {code(ledger['previous_hash'])} "
+            f"(this run's entry_hash is in ledger.json; check with exportaudit verify)"]
+
+
+def render_markdown(plan: Evidence, health: Evidence, metrics: dict, trend: list[dict],
+                    executions: Evidence | None = None, acknowledgements: Evidence | None = None,
+                    ledger: dict | None = None) -> str:
     lines = ["# exportaudit — release evidence report", "",
              f"Run `{md_escape(plan['run_id'])}` · as_of **{plan['as_of']}** · generated {plan['generated_at']}", "",
-             f"Evidence: retry plan `{plan['evidence_id']}`, archive health `{health['evidence_id']}`", "",
+             _evidence_line(plan, health, executions, acknowledgements, lambda v: f"`{md_escape(v)}`"), "",
+             *(line for text in _ledger_line(ledger, lambda v: f"`{md_escape(v)}`") for line in (text, "")),
              "## Headline", ""]
-    lines += _md_table([{"metric": title, "value": metrics[key]} for key, title in HEADLINE],
+    lines += _md_table([{"metric": title, "value": metrics[key]} for key, title in _headline(metrics)],
                        [("metric", "Metric"), ("value", "Value")])
     lines.append("")
-    for heading, groups in _sections(plan, health).items():
+    for heading, groups in _sections(plan, health, executions, acknowledgements).items():
         lines += [f"## {heading}", ""]
         for title, _, count, rows, columns, file_name in groups:
             lines += [f"### {title} ({count})", ""]
@@ -109,7 +186,7 @@ h1{font-size:1.5rem}h2{margin-top:2rem;border-bottom:1px solid #ccc}h3{font-size
 table{border-collapse:collapse;margin:.5rem 0;width:100%}th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;
 vertical-align:top;overflow-wrap:break-word}th{background:#f3f3f3}.tiles{display:flex;flex-wrap:wrap;gap:.5rem}
 .tile{border:1px solid #ccc;border-radius:6px;padding:.5rem .8rem;min-width:9rem}.tile b{display:block;font-size:1.4rem}
-.critical{color:#b00}.muted{color:#666}code{font-size:.9em}
+.critical{color:#b00}.warning{color:#8a5a00}.muted{color:#666}code{font-size:.9em}
 @media print{body{margin:0}.tile{break-inside:avoid}tr{break-inside:avoid}}
 """
 
@@ -147,15 +224,18 @@ def trend_svg(trend: list[dict], width: int = 640, height: int = 180) -> str:
     return "".join(parts)
 
 
-def render_html(plan: Evidence, health: Evidence, metrics: dict, trend: list[dict]) -> str:
+def render_html(plan: Evidence, health: Evidence, metrics: dict, trend: list[dict],
+                executions: Evidence | None = None, acknowledgements: Evidence | None = None,
+                ledger: dict | None = None) -> str:
     tiles = "".join(f'<div class=tile><span class=muted>{_h(title)}</span><b>{_h(metrics[key])}</b></div>'
-                    for key, title in HEADLINE)
+                    for key, title in _headline(metrics))
     sections = ["<h1>exportaudit — release evidence report</h1>",
                 f"<p>Run <code>{_h(plan['run_id'])}</code> · as_of <b>{_h(plan['as_of'])}</b> · generated "
-                f"{_h(plan['generated_at'])}<br>Evidence: retry plan <code>{_h(plan['evidence_id'])}</code>, "
-                f"archive health <code>{_h(health['evidence_id'])}</code></p>",
+                f"{_h(plan['generated_at'])}<br>"
+                f"{_evidence_line(plan, health, executions, acknowledgements, lambda v: f'<code>{_h(v)}</code>')}"
+                + "".join(f"<br>{text}" for text in _ledger_line(ledger, lambda v: f"<code>{_h(v)}</code>")) + "</p>",
                 "<h2>Headline</h2>", f"<div class=tiles>{tiles}</div>"]
-    for heading, groups in _sections(plan, health).items():
+    for heading, groups in _sections(plan, health, executions, acknowledgements).items():
         sections.append(f"<h2>{_h(heading)}</h2>")
         for title, css_class, count, rows, columns, file_name in groups:
             sections.append(f"<h3 class={css_class}>{_h(title)} ({count})</h3>")

@@ -63,7 +63,8 @@ def test_night_writes_evidence_metrics_and_report(prefect_server, tmp_path, logs
     assert run(tmp_path, small_logs(logs_dir)) == 0
     latest = tmp_path / "reports" / "latest"
     assert sorted(p.name for p in latest.iterdir()) == [
-        "archive-health.json", "metrics.json", "metrics.prom", "report.html", "report.md", "retry-plan.json"]
+        "alert-acknowledgements.json", "archive-health.json", "attestation.intoto.json", "ledger.json",
+        "metrics.json", "metrics.prom", "report.html", "report.md", "retry-executions.json", "retry-plan.json"]
     plan, health = load(tmp_path, "retry-plan.json"), load(tmp_path, "archive-health.json")
     assert set(plan) == DOCUMENT_KEYS | {"decisions"} and set(health) == DOCUMENT_KEYS | {"exports", "alerts"}
     assert (plan["metadata_kind"], health["metadata_kind"]) == (RETRY_PLAN_KIND, ARCHIVE_HEALTH_KIND)
@@ -71,7 +72,7 @@ def test_night_writes_evidence_metrics_and_report(prefect_server, tmp_path, logs
     assert set(plan["policy"]) == {"max_attempts", "base_delay_minutes", "backoff_multiplier", "max_delay_minutes",
                                    "max_delivery_age_days", "idempotent_connector_kinds"}
     assert set(health["policy"]) == {"required_retention_days", "expiry_warning_days", "max_check_age_days",
-                                     "accept_governance_mode"}
+                                     "accept_governance_mode", "s3_inventory_prefixes"}
     # the files are the canonical JSON of the documents
     assert (latest / "retry-plan.json").read_bytes() == canonical(plan)
     for document in (plan, health):  # evidence_id recomputed independently
