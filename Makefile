@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SAMPLE := data/sample/.generated
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: run test sample bench browser clean
+.PHONY: run test sample bench bench-inventory browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ test: $(STAMP) browser
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(if $(EXPORTS),--exports $(EXPORTS),) $(if $(FORMATS),--formats $(FORMATS),)
+
+bench-inventory: $(STAMP)
+	$(BIN)/python -m benchmarks.inventory
 
 clean:
 	rm -rf $(VENV) data/sample data/exportaudit.duckdb data/.prefect reports/*/

@@ -394,7 +394,7 @@ def ingest_log(con, log: Log, sources: list[InputSource], run_id: str, now: date
         path.unlink(missing_ok=True)
 
 
-def _stage_directory(con) -> Path:
+def stage_directory(con) -> Path:
     """Where a run's staging files go: next to the warehouse file (`<db>.ingest.tmp/`, emptied
     first: a crashed run may have left files), or a temporary directory for an in-memory one."""
     rows = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchall()
@@ -418,7 +418,7 @@ def ingest(con, sources: list[InputSource], run_id: str, now: datetime) -> list[
             already.add(identity)
             new_by_log.setdefault(source.log, []).append(source)
 
-    stage = _stage_directory(con)
+    stage = stage_directory(con)
     con.execute("BEGIN")
     try:
         for log_name, log_sources in new_by_log.items():
