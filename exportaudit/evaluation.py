@@ -14,8 +14,12 @@ acknowledgements need this run's alerts), and they also read the recorded run hi
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import weakref
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
+from pathlib import Path
 from typing import Callable, NamedTuple
 
 import polars as pl
@@ -194,15 +198,53 @@ def _with_dependencies(answers: tuple[str, ...]) -> tuple[tuple[str, ...], tuple
     return base, tuple(answer for answer in answers if answer in _FOLLOW_UP_STEPS)
 
 
-def accepted(con, answers: tuple[str, ...] = ANSWERS, as_of: datetime | None = None) -> dict[str, pl.LazyFrame]:
+class AcceptedRecords(dict):
+    """Log name -> its accepted records (a LazyFrame), read from Parquet snapshots of the warehouse
+    tables in a temporary directory. `evaluate` removes the directory when it is done (also on error);
+    close() does it for a caller that does not evaluate, and it goes when the mapping is collected."""
+
+    def __init__(self, *args, directory: Path | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.directory = directory
+        self._remove = weakref.finalize(self, shutil.rmtree, directory, True) if directory is not None else None
+
+    def close(self) -> None:
+        if self._remove is not None:
+            self._remove()
+
+
+def _snapshot_directory(con) -> Path:
+    """A new directory for the snapshots, next to the warehouse file (`<db>.eval.<random>.tmp`; one per
+    evaluation, so concurrent read-only readers do not meet), or in the system's temporary directory
+    for an in-memory warehouse or one whose directory is not writable."""
+    rows = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchall()
+    db = Path(rows[0][0]) if rows and rows[0][0] else None
+    if db is not None:
+        try:
+            return Path(tempfile.mkdtemp(prefix=f"{db.name}.eval.", suffix=".tmp", dir=db.parent))
+        except OSError:
+            pass
+    return Path(tempfile.mkdtemp(prefix="exportaudit.eval.", suffix=".tmp"))
+
+
+def accepted(con, answers: tuple[str, ...] = ANSWERS, as_of: datetime | None = None) -> AcceptedRecords:
     """The warehouse's accepted records of every log the given answers read (and the recorded run
-    history the follow-up answers read; given the as_of to evaluate at, only the plans it can use)."""
+    history the follow-up answers read; given the as_of to evaluate at, only the plans it can use).
+    The accepted logs are snapshotted to Parquet and scanned lazily (warehouse.accepted_records), so
+    the rules read only the columns and rows they use; pass the result to `evaluate`, which removes
+    the snapshots."""
     base, follow_ups = _with_dependencies(answers)
     steps = [_STEPS[answer] for answer in base] + [_FOLLOW_UP_STEPS[answer] for answer in follow_ups]
     needed = {log: None for step in steps for log in step.logs}  # ordered, no repeats
-    return {log: warehouse.accepted_records(con, log) if log in warehouse.ACCEPTED_SCHEMAS
-            else history.history_records(con, log, as_of) if log in history.HISTORY_INPUTS
-            else warehouse.report_records(con, log) for log in needed}
+    directory = _snapshot_directory(con)
+    try:
+        return AcceptedRecords(
+            {log: warehouse.accepted_records(con, log, directory) if log in warehouse.ACCEPTED_SCHEMAS
+             else history.history_records(con, log, as_of) if log in history.HISTORY_INPUTS
+             else warehouse.report_records(con, log) for log in needed}, directory=directory)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
 
 
 def context(con, *, run_id: str, as_of: datetime, generated_at: datetime, generated_by: str,
@@ -216,23 +258,27 @@ def evaluate(accepted_records: dict[str, pl.LazyFrame], as_of: datetime, policy:
              answers: tuple[str, ...] = ANSWERS, stage: Stage = _untimed) -> Evaluation:
     """Rules -> Pandera validation of their output -> evidence documents, for each answer asked for
     (and the answers a follow-up depends on, computed first)."""
-    base, follow_ups = _with_dependencies(answers)
-    steps = {answer: _STEPS[answer] for answer in base}
-    with stage("rules"):
-        results = {answer: step.rules(accepted_records, as_of, policy) for answer, step in steps.items()}
-    with stage("validation"):
-        for answer, step in steps.items():
-            step.validate(results[answer])
-    with stage("evidence documents"):
-        documents = {answer: step.document(results[answer], policy=policy, **context)
-                     for answer, step in steps.items()}
-    for answer in follow_ups:  # after the answer each depends on: it needs that document's evidence_id
-        step, depends_on = _FOLLOW_UP_STEPS[answer], DEPENDS_ON[answer]
+    try:
+        base, follow_ups = _with_dependencies(answers)
+        steps = {answer: _STEPS[answer] for answer in base}
         with stage("rules"):
-            results[answer] = step.rules(accepted_records, as_of, policy, results[depends_on],
-                                         documents[depends_on])
+            results = {answer: step.rules(accepted_records, as_of, policy) for answer, step in steps.items()}
         with stage("validation"):
-            step.validate(results[answer])
+            for answer, step in steps.items():
+                step.validate(results[answer])
         with stage("evidence documents"):
-            documents[answer] = step.document(results[answer], policy=policy, **context)
+            documents = {answer: step.document(results[answer], policy=policy, **context)
+                         for answer, step in steps.items()}
+        for answer in follow_ups:  # after the answer each depends on: it needs that document's evidence_id
+            step, depends_on = _FOLLOW_UP_STEPS[answer], DEPENDS_ON[answer]
+            with stage("rules"):
+                results[answer] = step.rules(accepted_records, as_of, policy, results[depends_on],
+                                             documents[depends_on])
+            with stage("validation"):
+                step.validate(results[answer])
+            with stage("evidence documents"):
+                documents[answer] = step.document(results[answer], policy=policy, **context)
+    finally:  # the snapshots the records were read from (accepted)
+        if isinstance(accepted_records, AcceptedRecords):
+            accepted_records.close()
     return Evaluation(results, documents)

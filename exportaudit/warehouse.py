@@ -336,13 +336,29 @@ def append_accepted(con, log: str, valid: pl.DataFrame, file_sha256s: list[str],
         con.unregister("_files_frame")
 
 
-def accepted_records(con, log: str) -> pl.LazyFrame:
+def accepted_records(con, log: str, directory: Path | None = None) -> pl.LazyFrame:
     """Every accepted record of a log, in its stored types (contract fields, and the columns derived
-    at ingest: the S3 identity of archives)."""
+    at ingest: the S3 identity of archives).
+
+    directory: where to snapshot the table as Parquet (DuckDB's COPY streams it in bounded memory,
+    read-only connections too); the records are then a scan of that file, so the rules read only
+    the columns and row groups they use (projection and predicate pushdown). The caller removes the
+    directory once the rules have run. Without one: read whole into memory."""
     fields = LOGS[log].field_names + list(DERIVED_COLUMNS.get(log, ()))
     schema = ACCEPTED_SCHEMAS[log]
-    frame = con.sql(f"select {', '.join(fields)} from {log}").pl()
-    return frame.lazy().with_columns(pl.col(f).cast(schema.columns[f].dtype.type) for f in fields)
+    query = f"select {', '.join(_ident(f) for f in fields)} from {log}"
+    if directory is None:
+        frame = con.sql(query).pl().lazy()
+    else:
+        path = Path(directory) / f"{log}.parquet"
+        quoted = str(path).replace("'", "''")
+        con.execute(f"COPY ({query}) TO '{quoted}' (FORMAT parquet, COMPRESSION lz4)")
+        frame = pl.scan_parquet(path)
+    stored = frame.collect_schema()
+    # Cast only the columns whose type differs: a no-op cast would stop predicates being pushed to the scan.
+    casts = [pl.col(f).cast(schema.columns[f].dtype.type) for f in fields
+             if stored[f] != schema.columns[f].dtype.type]
+    return frame.with_columns(casts) if casts else frame
 
 
 # What the derived custody checks read of each report table (transforms/derived_custody.py).

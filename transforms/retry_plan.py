@@ -67,17 +67,24 @@ def delivery_attempts(deliveries: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame
 def last_attempts(deliveries: pl.LazyFrame, planned: pl.LazyFrame) -> pl.LazyFrame:
     """The last attempt of each planned delivery and the fields it gives (docs/retry-plan.md#deliveries-in-the-plan): greatest
     attempted_at, ties broken by the greatest attempt_id (code point order). Only the attempts
-    made at the last instant are looked at, so no sort of all attempts is needed."""
+    made at the last instant are looked at, so no sort of all attempts is needed. Both reads of the
+    attempts stream (bounded memory); the endpoint, a long string, is read for the last attempts only,
+    joined by attempt_id (the deliveries' natural key)."""
     key = ["export_id", "destination"]
     at_last_instant = deliveries.join(
-        planned.select(*key, attempted_at="last_attempt_at"), on=[*key, "attempted_at"], how="inner")
-    return (
+        planned.select(*key, attempted_at="last_attempt_at"), on=[*key, "attempted_at"], how="inner"
+    ).select(*key, "attempt_id", "connector_kind", "http_status", "error_code", "retry_after_seconds",
+             "idempotency_key").collect(engine="streaming")
+    last = (
         at_last_instant.sort("attempt_id", descending=True)
         .unique(subset=key, keep="first")
-        .select(*key, "connector_kind", last_http_status="http_status", last_error_code="error_code",
+        .select(*key, "attempt_id", "connector_kind", last_http_status="http_status", last_error_code="error_code",
                 retry_after_seconds="retry_after_seconds",
-                idempotency_key_present=pl.col("idempotency_key").is_not_null(), endpoint="endpoint")
+                idempotency_key_present=pl.col("idempotency_key").is_not_null())
     )
+    endpoints = deliveries.join(last.lazy().select("attempt_id"), on="attempt_id", how="semi").select(
+        "attempt_id", "endpoint").collect(engine="streaming")
+    return last.lazy().join(endpoints.lazy(), on="attempt_id", how="left").drop("attempt_id")
 
 
 def error_class(http_status: pl.Expr, error_code: pl.Expr) -> pl.Expr:
@@ -117,7 +124,7 @@ def retry_plan(deliveries: pl.LazyFrame, exports: pl.LazyFrame, as_of: datetime,
     """docs/retry-plan.md: one record per undelivered delivery with a failed attempt, with decision and reason."""
     current = current_exports(exports, as_of).select("export_id", "release_record_ref", "verification_state")
     known = known_export_ids(exports, as_of).with_columns(export_known=pl.lit(True))
-    attempts = delivery_attempts(deliveries, as_of).filter(pl.col("failed_attempts") >= 1).collect()
+    attempts = delivery_attempts(deliveries, as_of).filter(pl.col("failed_attempts") >= 1).collect(engine="streaming")
     recovered = attempts.filter(pl.col("delivered_attempts") >= 1).height
     undelivered = attempts.lazy().filter(pl.col("delivered_attempts") == 0)
     planned = (
