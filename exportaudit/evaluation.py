@@ -67,16 +67,19 @@ def _retry_plan(accepted: dict[str, pl.LazyFrame], as_of: datetime, policy: Poli
 def _archive_health(accepted: dict[str, pl.LazyFrame], as_of: datetime, policy: Policy) -> ArchiveHealth:
     """docs/archive-health.md over the accepted custody checks and those derived from every S3 report
     dated at or before as_of (docs/real-sources.md#how-derived-checks-combine)."""
-    archives = accepted["archives"].collect()
-    if "s3_bucket" not in archives.columns:  # records without the S3 identity (inline frames): none derived
+    # Kept lazy (a scan of the snapshot): each step reads only the archive columns it uses, and the
+    # long ones (archive_uri, the S3 identity) are read only where needed.
+    archives = accepted["archives"]
+    if "s3_bucket" not in archives.collect_schema().names():  # records without the S3 identity (inline frames)
         archives = archives.with_columns(pl.lit(None, pl.Utf8).alias(c) for c in ("s3_bucket", "s3_key",
                                                                                   "s3_version_id"))
     reports = [accepted[name].collect() if name in accepted else None for name in REPORT_INPUTS]
     derived = derived_custody(archives, *reports, as_of, policy.s3_inventory_prefixes)
-    checks = pl.concat([accepted["custody_checks"],
-                        derived.checks.lazy().select(accepted["custody_checks"].collect_schema().names())],
-                       how="vertical_relaxed")
-    health = archive_health_rules(accepted["exports"], archives.lazy(), checks, as_of, policy)
+    checks = accepted["custody_checks"]
+    if derived.checks.height:
+        checks = pl.concat([checks, derived.checks.lazy().select(checks.collect_schema().names())],
+                           how="vertical_relaxed")
+    health = archive_health_rules(accepted["exports"], archives, checks, as_of, policy)
     return health._replace(derived_custody_checks=derived.counts,
                            inconclusive_batch_results=derived.inconclusive_batch_results)
 

@@ -16,7 +16,7 @@ import polars as pl
 from exportaudit.vocabulary import (
     CRITICAL, HEALTHY, MISSING_REFERENCE, ORPHAN_CHECKS, ORPHAN_REFERENCE, REFERENCE_CHECKS, SEVERITIES, WARNING,
 )
-from transforms.current_state import current_exports, known_export_ids, up_to
+from transforms.current_state import current_exports, up_to
 from transforms.timestamps import UTC_US
 
 # check -> severity, in the order of docs/archive-health.md (per reference, per export, orphans).
@@ -157,29 +157,41 @@ def alert_ids(alerts: pl.DataFrame) -> pl.Series:
 
 def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks: pl.LazyFrame,
                    as_of: datetime, policy) -> ArchiveHealth:
-    """docs/archive-health.md: findings per reference of every verified export, missing references, orphans."""
-    current = current_exports(exports, as_of).collect().lazy()  # used four times below: computed once
-    checked_exports = current.filter(pl.col("verification_state") == "verified").select(
-        "export_id", "release_record_ref", "export_digest",
+    """docs/archive-health.md: findings per reference of every verified export, missing references, orphans.
+
+    Memory: the rules read only the columns they use; the long descriptive ones (release_record_ref,
+    archive_provider, archive_uri) are joined in at the end, to the alert rows only (by export_id /
+    reference_id: the natural keys of the current exports and of the archives)."""
+    current = current_exports(
+        exports.select("export_id", "updated_at", "verification_state", "release_record_ref", "export_digest",
+                       "generated_at", "required_retain_until"), as_of,
+    ).drop("updated_at").collect().lazy()  # used several times below: computed once
+    verified = current.filter(pl.col("verification_state") == "verified")
+    checked_exports = verified.select(
+        "export_id", "export_digest",
         required_retain_until=pl.coalesce(
             "required_retain_until", pl.col("generated_at") + _days(policy.required_retention_days)
         ),
     )
-    references = up_to(archives, "archived_at", as_of)
-    custody = latest_custody(custody_checks, as_of)
-    known = known_export_ids(exports, as_of).with_columns(export_known=pl.lit(True))
+    references = up_to(archives, "archived_at", as_of).select(
+        "reference_id", "export_id", "archived_digest", "lock_mode", "retain_until", "legal_hold")
+    # Collected on its own (engine="streaming" measured no lower: its filtered aggregations run in memory).
+    custody = latest_custody(custody_checks, as_of).collect().lazy()
+    # The export ids known at as_of are those of the current exports (known_export_ids).
+    known = current.select("export_id", export_known=pl.lit(True))
     references = references.join(known, on="export_id", how="left").collect().lazy()
-    orphans = references.filter(pl.col("export_known").is_null())
+    orphans = references.filter(pl.col("export_known").is_null()).select("export_id", "reference_id")
 
     checked_references = reference_findings(
         references.join(checked_exports, on="export_id", how="inner").join(custody, on="reference_id", how="left"),
         as_of, policy,
-    ).collect()
+    ).select("export_id", "reference_id", *REFERENCE_CHECKS).collect()
+    del custody
 
-    alert_fields = ["export_id", "reference_id", "release_record_ref", "archive_provider", "archive_uri"]
     reference_alerts = (
         checked_references.lazy()
-        .unpivot(index=alert_fields, on=list(REFERENCE_CHECKS), variable_name="check", value_name="fires")
+        .unpivot(index=["export_id", "reference_id"], on=list(REFERENCE_CHECKS), variable_name="check",
+                 value_name="fires")
         .filter(pl.col("fires"))
         .drop("fires")
     )
@@ -188,18 +200,28 @@ def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks
         intact_reference_count=(~pl.any_horizontal(
             [pl.col(c) for c in REFERENCE_CHECKS if CHECK_SEVERITY[c] == CRITICAL])).sum(),
     )
-    checked = checked_exports.collect().join(reference_counts, on="export_id", how="left").with_columns(
-        pl.col("reference_count", "intact_reference_count").fill_null(0).cast(pl.Int64)
-    )
+    checked = verified.select("export_id", "release_record_ref").collect() \
+        .join(reference_counts, on="export_id", how="left").with_columns(pl.col("reference_count", "intact_reference_count").fill_null(0).cast(pl.Int64))
     missing_reference_alerts = checked.lazy().filter(pl.col("reference_count") == 0).select(
-        "export_id", reference_id=pl.lit(None, pl.Utf8), release_record_ref="release_record_ref",
-        archive_provider=pl.lit(None, pl.Utf8), archive_uri=pl.lit(None, pl.Utf8), check=pl.lit(MISSING_REFERENCE),
+        "export_id", reference_id=pl.lit(None, pl.Utf8), check=pl.lit(MISSING_REFERENCE),
     )
-    orphan_alerts = orphans.select(
-        "export_id", "reference_id", release_record_ref=pl.lit(None, pl.Utf8), archive_provider="archive_provider",
-        archive_uri="archive_uri", check=pl.lit(ORPHAN_REFERENCE),
+    orphan_alerts = orphans.select("export_id", "reference_id", check=pl.lit(ORPHAN_REFERENCE))
+    alerts = pl.concat([reference_alerts, missing_reference_alerts, orphan_alerts], how="vertical").collect()
+    del checked_references
+    # Late: the descriptive columns of the alert rows. Orphans have no export record (no
+    # release_record_ref); a missing reference names no archive (no provider, no uri).
+    release_refs = checked.lazy().select("export_id", "release_record_ref")
+    alerted = alerts.lazy().filter(pl.col("reference_id").is_not_null()).select("reference_id").unique()
+    locations = archives.select("reference_id", "archive_provider", "archive_uri").join(
+        alerted, on="reference_id", how="semi").collect(engine="streaming")
+    alerts = (
+        alerts.lazy()
+        .join(release_refs, on="export_id", how="left")
+        .with_columns(release_record_ref=pl.when(pl.col("check") != ORPHAN_REFERENCE)
+                      .then(pl.col("release_record_ref")))
+        .join(locations.lazy(), on="reference_id", how="left")
+        .collect()
     )
-    alerts = pl.concat([reference_alerts, missing_reference_alerts, orphan_alerts], how="diagonal").collect()
     alerts = alerts.with_columns(
         alert_id=alert_ids(alerts),
         severity=pl.col("check").replace_strict(CHECK_SEVERITY, return_dtype=pl.Utf8),
@@ -227,8 +249,8 @@ def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks
         .select(EXPORT_COLUMNS)
     )
 
-    unchecked = references.join(current.select("export_id", "verification_state"), on="export_id", how="inner") \
-        .filter(pl.col("verification_state") != "verified")
+    unchecked = references.select("export_id").join(
+        current.filter(pl.col("verification_state") != "verified").select("export_id"), on="export_id", how="inner")
     archived_ids = archives.select("reference_id").unique()
     unmatched = up_to(custody_checks, "checked_at", as_of).join(archived_ids, on="reference_id", how="anti")
     count = lambda frame: frame.select(pl.len()).collect().item()  # noqa: E731

@@ -130,6 +130,11 @@ def _empty_checks() -> pl.DataFrame:
     return pl.DataFrame(schema=CHECK_SCHEMA)
 
 
+def _empty_references() -> pl.DataFrame:
+    return pl.DataFrame(schema={"reference_id": pl.Utf8, "s3_bucket": pl.Utf8, "s3_key": pl.Utf8,
+                                "s3_version_id": pl.Utf8})
+
+
 def inventory_checks(references: pl.DataFrame, reports: pl.DataFrame, rows: pl.DataFrame,
                      as_of: datetime, prefixes: Sequence[str]) -> pl.DataFrame:
     """docs/real-sources.md#s3-inventory-reports's derived checks (source s3_inventory)."""
@@ -209,20 +214,21 @@ def derived_custody(archives: pl.DataFrame | pl.LazyFrame, inventory_reports: pl
                     inventory_rows: pl.DataFrame | None, batch_rows: pl.DataFrame | None, as_of: datetime,
                     s3_inventory_prefixes: Sequence[str] = ("",)) -> DerivedCustody:
     """Custody checks derived from every S3 report dated at or before as_of (docs/real-sources.md#s3-inventory-reports, 10.3)."""
-    if isinstance(archives, pl.LazyFrame):
-        archives = archives.collect()
-    references = archives.filter(
+    has_inventory = inventory_reports is not None and inventory_reports.height > 0
+    has_batch = batch_rows is not None and batch_rows.height > 0
+    # Only the S3 identity of the references is read, and only when some report can cover them.
+    references = _empty_references() if not (has_inventory or has_batch) else archives.lazy().filter(
         (pl.col("archived_at") <= pl.lit(as_of, dtype=UTC_US)) & pl.col("s3_bucket").is_not_null()
         & pl.col("s3_key").is_not_null()
-    ).select("reference_id", "s3_bucket", "s3_key", "s3_version_id")
+    ).select("reference_id", "s3_bucket", "s3_key", "s3_version_id").collect()
     parts = []
-    if inventory_reports is not None and inventory_reports.height:
+    if has_inventory:
         if inventory_rows is None:
             inventory_rows = pl.DataFrame(schema=_INVENTORY_ROW_COLUMNS)
         parts.append(inventory_checks(references, inventory_reports, inventory_rows, as_of,
                                       list(s3_inventory_prefixes)))
     inconclusive = 0
-    if batch_rows is not None and batch_rows.height:
+    if has_batch:
         checks, inconclusive = batch_checks(references, batch_rows, as_of)
         parts.append(checks)
     checks = pl.concat(parts, how="vertical") if parts else _empty_checks()
