@@ -64,27 +64,40 @@ def delivery_attempts(deliveries: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame
     )
 
 
-def last_attempts(deliveries: pl.LazyFrame, planned: pl.LazyFrame) -> pl.LazyFrame:
+def last_attempts(deliveries: pl.LazyFrame, planned: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
     """The last attempt of each planned delivery and the fields it gives (docs/retry-plan.md#deliveries-in-the-plan): greatest
     attempted_at, ties broken by the greatest attempt_id (code point order). Only the attempts
-    made at the last instant are looked at, so no sort of all attempts is needed. Both reads of the
-    attempts stream (bounded memory); the endpoint, a long string, is read for the last attempts only,
-    joined by attempt_id (the deliveries' natural key)."""
+    made at the last instant are looked at, so no sort of all attempts is needed.
+
+    Memory: every read of the attempts streams, and each joins or filters on narrow columns only. The
+    attempts are numbered in read order (a row index, taken before the as_of filter so it is the same
+    in every read); a first read matches only the keys and attempted_at against the planned deliveries
+    and keeps the row numbers; a second fetches the fields the rules use for those rows only (a filter
+    on the row number: carrying the wide fields through a join costs far more); after the tie-break, a
+    third fetches the endpoint, a long string, for the last attempts only."""
     key = ["export_id", "destination"]
-    at_last_instant = deliveries.join(
-        planned.select(*key, attempted_at="last_attempt_at"), on=[*key, "attempted_at"], how="inner"
-    ).select(*key, "attempt_id", "connector_kind", "http_status", "error_code", "retry_after_seconds",
-             "idempotency_key").collect(engine="streaming")
+    numbered = deliveries.with_row_index("_row")
+    in_scope = up_to(numbered, "attempted_at", as_of)
+    rows = (
+        in_scope.select("_row", *key, "attempted_at")
+        .join(planned.select(*key, attempted_at="last_attempt_at"), on=[*key, "attempted_at"], how="semi")
+        .select("_row").collect(engine="streaming")
+    )
+    at_last_instant = numbered.filter(pl.col("_row").is_in(rows["_row"].implode())).select(
+        "_row", *key, "attempt_id", "connector_kind", "http_status", "error_code", "retry_after_seconds",
+        idempotency_key_present=pl.col("idempotency_key").is_not_null(),
+    ).collect(engine="streaming")
+    del rows
     last = (
         at_last_instant.sort("attempt_id", descending=True)
         .unique(subset=key, keep="first")
-        .select(*key, "attempt_id", "connector_kind", last_http_status="http_status", last_error_code="error_code",
-                retry_after_seconds="retry_after_seconds",
-                idempotency_key_present=pl.col("idempotency_key").is_not_null())
+        .select(*key, "_row", "connector_kind", last_http_status="http_status", last_error_code="error_code",
+                retry_after_seconds="retry_after_seconds", idempotency_key_present="idempotency_key_present")
     )
-    endpoints = deliveries.join(last.lazy().select("attempt_id"), on="attempt_id", how="semi").select(
-        "attempt_id", "endpoint").collect(engine="streaming")
-    return last.lazy().join(endpoints.lazy(), on="attempt_id", how="left").drop("attempt_id")
+    del at_last_instant
+    endpoints = numbered.filter(pl.col("_row").is_in(last["_row"].implode())).select(
+        "_row", "endpoint").collect(engine="streaming")
+    return last.lazy().join(endpoints.lazy(), on="_row", how="left").drop("_row")
 
 
 def error_class(http_status: pl.Expr, error_code: pl.Expr) -> pl.Expr:
@@ -128,7 +141,7 @@ def retry_plan(deliveries: pl.LazyFrame, exports: pl.LazyFrame, as_of: datetime,
     recovered = attempts.filter(pl.col("delivered_attempts") >= 1).height
     undelivered = attempts.lazy().filter(pl.col("delivered_attempts") == 0)
     planned = (
-        undelivered.join(last_attempts(up_to(deliveries, "attempted_at", as_of), undelivered),
+        undelivered.join(last_attempts(deliveries, undelivered, as_of),
                          on=["export_id", "destination"], how="left")
         .join(current, on="export_id", how="left")
         .join(known, on="export_id", how="left")
