@@ -30,8 +30,9 @@ Everything is written in one transaction: a report is in the warehouse completel
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 import polars as pl
@@ -91,8 +92,9 @@ def _file_name(key: str) -> str:
 class _ReportWriter:
     """Writes one report kind's reports, rows, quarantine and accounting (inside the caller's transaction)."""
 
-    def __init__(self, con, log: str, rows_table: str, run_id: str, now: datetime, stage: Path):
+    def __init__(self, con, log: str, reports_table: str, rows_table: str, run_id: str, now: datetime, stage: Path):
         self.con, self.log, self.rows_table, self.run_id, self.now = con, log, rows_table, run_id, now
+        self.reports_table = reports_table
         self.row_columns = [c for c, _, _ in warehouse.REPORT_TABLES[rows_table][1]]
         self.accounts: list[FileAccount] = []
         self.stage, self.staged = stage, []
@@ -104,6 +106,23 @@ class _ReportWriter:
         columns = ", ".join(f'"{c}"' for c in self.row_columns)
         files = ", ".join("'" + str(path).replace("'", "''") + "'" for path in self.staged)
         self.con.execute(f"INSERT INTO {self.rows_table} ({columns}) SELECT {columns} FROM read_parquet([{files}])")
+
+    def report(self, report, already: set[tuple[str, str]], reports_frame: pl.DataFrame,
+               data_files: list[tuple[object, str, Callable[[], pl.DataFrame]]]) -> None:
+        """One report: listed as skipped when already ingested (by manifest sha256); otherwise its row
+        in the reports table, its manifest's accounting row, then its data files (listed file,
+        format, rows reader), read a file at a time."""
+        if (self.log, report.report_id) in already:
+            self.skipped(report.report_id, [(_file_name(listed.key), listed.sha256) for listed, _, _ in data_files])
+            return
+        already.add((self.log, report.report_id))
+        warehouse.append(self.con, self.reports_table, reports_frame.with_columns(
+            manifest=pl.lit(redact_str(str(report.manifest_path))), ingest_run_id=pl.lit(self.run_id),
+            ingested_at=pl.lit(self.now)))
+        self.files_row(report.report_id, report.report_id, "manifest.json", MANIFEST_FORMAT, (0, 0, 0, 0))
+        seen = pl.Series([], dtype=pl.UInt64)
+        for listed, file_format, read_rows in data_files:
+            seen = self.data_file(report.report_id, listed.key, listed.sha256, file_format, read_rows(), seen)
 
     def files_row(self, report_id: str, sha256: str, name: str, file_format: str, counts: tuple[int, ...]) -> None:
         read, accepted, quarantined, duplicate = counts
@@ -161,39 +180,18 @@ def ingest_reports(con, sources: RealSources, run_id: str, now: datetime) -> lis
     for the evidence `inputs`, reports already ingested listed as skipped."""
     already = _already_ingested(con)
     stage = stage_directory(con)
-    inventory = _ReportWriter(con, INVENTORY_LOG, "s3_inventory_rows", run_id, now, stage)
-    batch = _ReportWriter(con, BATCH_LOG, "s3_batch_rows", run_id, now, stage)
+    inventory = _ReportWriter(con, INVENTORY_LOG, "s3_inventory_reports", "s3_inventory_rows", run_id, now, stage)
+    batch = _ReportWriter(con, BATCH_LOG, "s3_batch_reports", "s3_batch_rows", run_id, now, stage)
     con.execute("BEGIN")
     try:
         for report in sources.inventory:
-            files = [(_file_name(f.key), f.sha256) for f in report.files]
-            if (INVENTORY_LOG, report.report_id) in already:
-                inventory.skipped(report.report_id, files)
-                continue
-            already.add((INVENTORY_LOG, report.report_id))
-            warehouse.append(con, "s3_inventory_reports", s3_inventory.inventory_reports_frame([report]).with_columns(
-                manifest=pl.lit(redact_str(str(report.manifest_path))), ingest_run_id=pl.lit(run_id),
-                ingested_at=pl.lit(now)))
-            inventory.files_row(report.report_id, report.report_id, "manifest.json", MANIFEST_FORMAT, (0, 0, 0, 0))
-            seen = pl.Series([], dtype=pl.UInt64)
-            for listed in report.files:
-                rows = s3_inventory.read_file_rows(report, listed)
-                seen = inventory.data_file(report.report_id, listed.key, listed.sha256,
-                                           report.file_format.lower(), rows, seen)
+            inventory.report(report, already, s3_inventory.inventory_reports_frame([report]),
+                             [(listed, report.file_format.lower(), partial(s3_inventory.read_file_rows, report, listed))
+                              for listed in report.files])
         for report in sources.batch:
-            files = [(_file_name(r.listed.key), r.listed.sha256) for r in report.results]
-            if (BATCH_LOG, report.report_id) in already:
-                batch.skipped(report.report_id, files)
-                continue
-            already.add((BATCH_LOG, report.report_id))
-            warehouse.append(con, "s3_batch_reports", s3_batch.batch_reports_frame([report]).with_columns(
-                manifest=pl.lit(redact_str(str(report.manifest_path))), ingest_run_id=pl.lit(run_id),
-                ingested_at=pl.lit(now)))
-            batch.files_row(report.report_id, report.report_id, "manifest.json", MANIFEST_FORMAT, (0, 0, 0, 0))
-            seen = pl.Series([], dtype=pl.UInt64)
-            for result in report.results:
-                rows = s3_batch.read_file_rows(report, result)
-                seen = batch.data_file(report.report_id, result.listed.key, result.listed.sha256, "csv", rows, seen)
+            batch.report(report, already, s3_batch.batch_reports_frame([report]),
+                         [(result.listed, "csv", partial(s3_batch.read_file_rows, report, result))
+                          for result in report.results])
         inventory.insert_staged()
         batch.insert_staged()
         con.execute("COMMIT")
