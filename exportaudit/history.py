@@ -140,8 +140,7 @@ def record_run(con, row: dict, plan: pl.DataFrame, health_exports: pl.DataFrame,
     run_id = row["run_id"]
     stored = [_document_row(run_id, name, document) for name, document in (documents or {}).items()]
     columns = [name for name, _, _ in warehouse.EVIDENCE_DOCUMENTS_COLUMNS]
-    con.execute("BEGIN")
-    try:
+    with warehouse.transaction(con):
         for values in stored:  # first, so the crash point below falls after them too
             con.execute(f"insert into evidence_documents ({', '.join(columns)}) "
                         f"values ({', '.join('?' for _ in columns)})", values)
@@ -153,10 +152,6 @@ def record_run(con, row: dict, plan: pl.DataFrame, health_exports: pl.DataFrame,
             warehouse.append(con, table, frame.select(pl.lit(run_id).alias("run_id"), pl.all()))
         if seal is not None:
             seal(con)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def stored_document(con, document: str, as_of: datetime, policy_block: dict,

@@ -419,14 +419,10 @@ def ingest(con, sources: list[InputSource], run_id: str, now: datetime) -> list[
             new_by_log.setdefault(source.log, []).append(source)
 
     stage = stage_directory(con)
-    con.execute("BEGIN")
     try:
-        for log_name, log_sources in new_by_log.items():
-            ingest_log(con, LOGS[log_name], log_sources, run_id, now, stage)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with warehouse.transaction(con):
+            for log_name, log_sources in new_by_log.items():
+                ingest_log(con, LOGS[log_name], log_sources, run_id, now, stage)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -277,6 +279,18 @@ def _create_table(con, name: str, description: str, columns: list[tuple[str, str
     con.execute(f"COMMENT ON TABLE {name} IS {_quote(description)}")
     for column, _, text in columns:
         con.execute(f"COMMENT ON COLUMN {name}.{_ident(column)} IS {_quote(text)}")
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN ... COMMIT, rolled back on any error (or interrupt): a crash leaves nothing half-written."""
+    con.execute("BEGIN")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -182,22 +182,18 @@ def ingest_reports(con, sources: RealSources, run_id: str, now: datetime) -> lis
     stage = stage_directory(con)
     inventory = _ReportWriter(con, INVENTORY_LOG, "s3_inventory_reports", "s3_inventory_rows", run_id, now, stage)
     batch = _ReportWriter(con, BATCH_LOG, "s3_batch_reports", "s3_batch_rows", run_id, now, stage)
-    con.execute("BEGIN")
     try:
-        for report in sources.inventory:
-            inventory.report(report, already, s3_inventory.inventory_reports_frame([report]),
-                             [(listed, report.file_format.lower(), partial(s3_inventory.read_file_rows, report, listed))
-                              for listed in report.files])
-        for report in sources.batch:
-            batch.report(report, already, s3_batch.batch_reports_frame([report]),
-                         [(result.listed, "csv", partial(s3_batch.read_file_rows, report, result))
-                          for result in report.results])
-        inventory.insert_staged()
-        batch.insert_staged()
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with warehouse.transaction(con):
+            for report in sources.inventory:
+                inventory.report(report, already, s3_inventory.inventory_reports_frame([report]),
+                                 [(listed, report.file_format.lower(),
+                                   partial(s3_inventory.read_file_rows, report, listed)) for listed in report.files])
+            for report in sources.batch:
+                batch.report(report, already, s3_batch.batch_reports_frame([report]),
+                             [(result.listed, "csv", partial(s3_batch.read_file_rows, report, result))
+                              for result in report.results])
+            inventory.insert_staged()
+            batch.insert_staged()
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return inventory.accounts + batch.accounts
