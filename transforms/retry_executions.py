@@ -55,17 +55,20 @@ class RetryExecutionResult(NamedTuple):
 
 
 def plan_records(plan_runs: pl.LazyFrame, plan_history: pl.LazyFrame, current_plan: pl.LazyFrame,
-                 current_plan_evidence_id: str) -> pl.LazyFrame:
-    """Every plan record of every run, this one included, keyed by the plan's evidence_id: one
-    row per (plan_evidence_id, export_id, destination). Equal evidence ids have equal records
-    (the evidence_id names the content), so the first met stands for them all."""
+                 current_plan_evidence_id: str, wanted: pl.LazyFrame) -> pl.LazyFrame:
+    """The plan records of every run, this one included, keyed by the plan's evidence_id, that
+    match `wanted` (a frame of some of plan_evidence_id, export_id, destination): one row per
+    (plan_evidence_id, export_id, destination). Equal evidence ids have equal records (the
+    evidence_id names the content), so the first met stands for them all. Plans run to millions
+    of records and few are wanted: the match is made before `unique`."""
     earlier = plan_history.join(plan_runs.select("run_id", "retry_plan_evidence_id"), on="run_id", how="inner")
     this_run = current_plan.with_columns(retry_plan_evidence_id=pl.lit(current_plan_evidence_id, dtype=pl.Utf8))
     columns = ["retry_plan_evidence_id", *_DELIVERY, "decision", "next_attempt_at"]
     return (
         pl.concat([this_run.select(columns), earlier.select(columns)], how="vertical_relaxed")
-        .unique(subset=["retry_plan_evidence_id", *_DELIVERY], keep="first", maintain_order=True)
         .rename({"retry_plan_evidence_id": "plan_evidence_id"})
+        .join(wanted, on=wanted.collect_schema().names(), how="semi", maintain_order="left")
+        .unique(subset=["plan_evidence_id", *_DELIVERY], keep="first", maintain_order=True)
     )
 
 
@@ -115,17 +118,26 @@ def retry_execution_verdicts(executions: pl.LazyFrame, deliveries: pl.LazyFrame,
     current_plan, current_plan_evidence_id: this run's plan records (RetryPlan.records) and its evidence_id.
     """
     now = pl.lit(as_of, dtype=UTC_US)
-    current_plan = current_plan.lazy()
-    records = plan_records(plan_runs, plan_history, current_plan, current_plan_evidence_id).collect().lazy()
-    known = known_plan_ids(plan_runs, current_plan_evidence_id).with_columns(plan_known=pl.lit(True))
-    attempts = up_to(deliveries, "attempted_at", as_of).select(
-        "attempt_id", attempt_export_id="export_id", attempt_destination="destination").unique("attempt_id")
+    in_scope = up_to(executions, "executed_at", as_of).collect().lazy()  # used three times below: computed once
+    # Only the plan records and attempts the executions name are looked up (plans and attempts run
+    # to millions of rows; executions are few): filtered on their keys first, before `unique`.
+    previous_id = previous_plan_evidence_id(plan_runs, as_of)  # None: no previous plan
 
-    in_scope = up_to(executions, "executed_at", as_of).collect().lazy()  # used twice below: computed once
+    def records(wanted: pl.LazyFrame) -> pl.LazyFrame:
+        return plan_records(plan_runs, plan_history, current_plan.lazy(), current_plan_evidence_id, wanted)
+
+    executed_records = records(in_scope.select("plan_evidence_id", *_DELIVERY).unique())
+    known = known_plan_ids(plan_runs, current_plan_evidence_id).with_columns(plan_known=pl.lit(True))
+    attempts = (
+        up_to(deliveries, "attempted_at", as_of)
+        .join(in_scope.select("attempt_id").unique(), on="attempt_id", how="semi")
+        .select("attempt_id", attempt_export_id="export_id", attempt_destination="destination").unique("attempt_id")
+    )
+
     judged = (
         in_scope.select(EXECUTION_COLUMNS[:8])
         .join(known, on="plan_evidence_id", how="left")
-        .join(records.rename({"decision": "plan_decision", "next_attempt_at": "plan_next_attempt_at"}),
+        .join(executed_records.rename({"decision": "plan_decision", "next_attempt_at": "plan_next_attempt_at"}),
               on=["plan_evidence_id", *_DELIVERY], how="left")
         .join(attempts, on="attempt_id", how="left")
     )
@@ -151,13 +163,12 @@ def retry_execution_verdicts(executions: pl.LazyFrame, deliveries: pl.LazyFrame,
         .collect()
     )
 
-    previous_id = pl.lit(previous_plan_evidence_id(plan_runs, as_of), dtype=pl.Utf8)  # null: no previous plan
     grace = pl.duration(microseconds=round(float(execution_grace_minutes) * _US_PER_MINUTE))
-    carried_out = in_scope.filter(pl.col("plan_evidence_id") == previous_id).select(_DELIVERY).unique()
+    previous_plan = records(pl.LazyFrame({"plan_evidence_id": [previous_id]}, schema={"plan_evidence_id": pl.Utf8}))
+    carried_out = in_scope.filter(pl.col("plan_evidence_id") == pl.lit(previous_id, dtype=pl.Utf8)).select(_DELIVERY).unique()
     not_executed = (
-        records.filter(
-            (pl.col("plan_evidence_id") == previous_id)
-            & (pl.col("decision") == RETRY)  # wait records are not checked
+        previous_plan.filter(
+            (pl.col("decision") == RETRY)  # wait records are not checked
             & (pl.col("next_attempt_at") + grace <= now)
         )
         .join(carried_out, on=_DELIVERY, how="anti")
