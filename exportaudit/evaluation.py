@@ -241,10 +241,12 @@ def accepted(con, answers: tuple[str, ...] = ANSWERS, as_of: datetime | None = N
     needed = {log: None for step in steps for log in step.logs}  # ordered, no repeats
     directory = _snapshot_directory(con)
     try:
-        return AcceptedRecords(
+        records = AcceptedRecords(
             {log: warehouse.accepted_records(con, log, directory) if log in warehouse.ACCEPTED_SCHEMAS
              else history.history_records(con, log, as_of) if log in history.HISTORY_INPUTS
              else warehouse.report_records(con, log) for log in needed}, directory=directory)
+        warehouse.release_cached_blocks(con)  # the rules read the snapshots, not DuckDB's cache
+        return records
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
