@@ -128,52 +128,73 @@ def form_decoded(text: pl.Expr) -> pl.Expr:
 # S3 object identity
 
 
+# Only a URI whose scheme is s3 or https (any case) can name an object: the rest are not parsed.
+_MAY_NAME_OBJECT = r"^(?i:s3|https)://"
+
+
+def s3_identity_frame(archive_uri: pl.Series) -> pl.DataFrame:
+    """``s3_bucket``, ``s3_key``, ``s3_version_id`` of each archive URI (docs/real-sources.md#s3-object-identity-of-archive-uris),
+    one row per URI, in order; all three null when the URI names no S3 object.
+
+    Computed a step at a time on the URIs that may name an object (each intermediate once;
+    percent-decoding only for the keys and version ids of recognised objects): at 1M exports
+    the archives' 1.5M URIs take a fraction of the time one nested expression took."""
+    uri = archive_uri.cast(pl.Utf8)
+    rows = uri.str.contains(_MAY_NAME_OBJECT).fill_null(False).arg_true()
+    found = _identity_of(uri.gather(rows))
+    empty = pl.Series([None] * len(uri), dtype=pl.Utf8)
+    return pl.DataFrame([empty.scatter(rows, found[name]).alias(name) for name in IDENTITY_FIELDS])
+
+
+def _identity_of(uri: pl.Series) -> pl.DataFrame:
+    parts = pl.DataFrame({"uri": uri}).select(pl.col("uri").str.extract_groups(_URI)).unnest("uri")
+    parts = parts.select(scheme=pl.col("1").str.to_lowercase(), authority=pl.col("2"), path=pl.col("3"),
+                         query=pl.col("4"))
+    # host: user info and port removed, lowercased (DNS names are case-insensitive)
+    parts = parts.with_columns(
+        host=pl.col("authority").str.replace(r"^.*@", "").str.replace(r":[0-9]*$", "").str.to_lowercase(),
+        path_body=pl.col("path").str.strip_prefix("/"),
+    )
+    parts = parts.with_columns(
+        is_s3=pl.col("scheme") == "s3",
+        virtual_bucket=pl.when(pl.col("scheme") == "https").then(pl.col("host").str.extract(_VIRTUAL_HOST, 1)),
+        is_path_style=(pl.col("scheme") == "https") & pl.col("host").str.contains(_PATH_STYLE_HOST),
+    ).with_columns(is_virtual=pl.col("virtual_bucket").is_not_null())
+    is_s3, is_virtual, is_path_style = pl.col("is_s3"), pl.col("is_virtual"), pl.col("is_path_style")
+    parts = parts.with_columns(
+        bucket=pl.when(is_s3).then(pl.col("authority")).when(is_virtual).then(pl.col("virtual_bucket"))
+        .when(is_path_style).then(pl.col("path_body").str.extract(r"^([^/]*)/", 1)),
+        raw_key=pl.when(is_s3 | is_virtual).then(pl.col("path_body"))
+        .when(is_path_style).then(pl.col("path_body").str.extract(r"^[^/]*/(.*)$", 1)),
+        version_raw=pl.col("query").str.extract(r"(?:^|&)versionId=([^&]*)", 1),
+    )
+    recognised = parts.select(
+        (is_s3 | is_virtual | is_path_style)
+        & pl.col("bucket").str.contains("^" + _BUCKET + "$").fill_null(False)
+        & ~pl.col("bucket").str.contains(_ACCESS_POINT_ALIAS).fill_null(False)
+        & (pl.col("raw_key").str.len_bytes() > 0).fill_null(False)
+    ).to_series()
+    # An https key is percent-decoded ("+" kept); an s3:// key is taken as written.
+    decode_key = (recognised & ~parts["is_s3"]).arg_true()
+    key = parts["raw_key"].scatter(decode_key, percent_decoded_series(parts["raw_key"].gather(decode_key)))
+    with_version = (recognised & parts["version_raw"].is_not_null()).arg_true()
+    version = pl.Series([None] * len(uri), dtype=pl.Utf8).scatter(
+        with_version, percent_decoded_series(parts["version_raw"].gather(with_version)))
+    return pl.DataFrame({"recognised": recognised, "s3_bucket": parts["bucket"], "s3_key": key,
+                         "s3_version_id": version}).select(
+        pl.when("recognised").then("s3_bucket").alias("s3_bucket"),
+        pl.when("recognised").then("s3_key").alias("s3_key"),
+        pl.when(pl.col("recognised") & (pl.col("s3_version_id").str.len_bytes() > 0)).then("s3_version_id")
+        .alias("s3_version_id"),
+    )
+
+
 def s3_object_identity(archive_uri: pl.Expr) -> pl.Expr:
     """Struct {s3_bucket, s3_key, s3_version_id} of an archive URI (docs/real-sources.md#s3-object-identity-of-archive-uris); all null when
-    the URI names no S3 object."""
-    parts = archive_uri.cast(pl.Utf8).str.extract_groups(_URI)
-    scheme = parts.struct.field("1").str.to_lowercase()
-    authority = parts.struct.field("2")
-    path = parts.struct.field("3")
-    query = parts.struct.field("4")
-    # host: user info and port removed, lowercased (DNS names are case-insensitive)
-    host = authority.str.replace(r"^.*@", "").str.replace(r":[0-9]*$", "").str.to_lowercase()
-
-    is_s3 = scheme == "s3"
-    is_https = scheme == "https"
-    virtual_bucket = host.str.extract(_VIRTUAL_HOST, 1)
-    is_virtual = is_https & virtual_bucket.is_not_null()
-    is_path_style = is_https & host.str.contains(_PATH_STYLE_HOST)
-
-    path_body = path.str.strip_prefix("/")
-    path_bucket = path_body.str.extract(r"^([^/]*)/", 1)
-    path_key = path_body.str.extract(r"^[^/]*/(.*)$", 1)
-
-    bucket = (
-        pl.when(is_s3).then(authority)
-        .when(is_virtual).then(virtual_bucket)
-        .when(is_path_style).then(path_bucket)
-    )
-    raw_key = (
-        pl.when(is_s3).then(path_body)
-        .when(is_virtual).then(path_body)
-        .when(is_path_style).then(path_key)
-    )
-    key = pl.when(is_s3).then(raw_key).otherwise(percent_decoded(raw_key))
-    version_raw = query.str.extract(r"(?:^|&)versionId=([^&]*)", 1)
-    version = percent_decoded(version_raw)
-
-    recognised = (
-        (is_s3 | is_virtual | is_path_style)
-        & bucket.str.contains("^" + _BUCKET + "$").fill_null(False)
-        & ~bucket.str.contains(_ACCESS_POINT_ALIAS).fill_null(False)
-        & (raw_key.str.len_bytes() > 0).fill_null(False)
-    )
-    return pl.struct(
-        pl.when(recognised).then(bucket).alias("s3_bucket"),
-        pl.when(recognised).then(key).alias("s3_key"),
-        pl.when(recognised & (version.str.len_bytes() > 0)).then(version).alias("s3_version_id"),
-    )
+    the URI names no S3 object (`s3_identity_frame` as an expression)."""
+    fields = pl.Struct({name: pl.Utf8 for name in IDENTITY_FIELDS})
+    return archive_uri.map_batches(lambda uri: s3_identity_frame(uri).to_struct(), return_dtype=fields,
+                                   is_elementwise=True)
 
 
 def s3_identity_columns(archive_uri: pl.Expr) -> list[pl.Expr]:
@@ -191,5 +212,5 @@ def archive_s3_identity(decoded: pl.DataFrame) -> pl.DataFrame:
     if "archive_uri" not in decoded.columns or decoded.height == 0:
         return pl.DataFrame({name: pl.Series(name, [None] * decoded.height, dtype=pl.Utf8)
                              for name in IDENTITY_FIELDS})
-    identity = decoded.select(s3_identity_columns(pl.col("archive_uri").cast(pl.Utf8)))
+    identity = s3_identity_frame(decoded["archive_uri"])
     return identity.with_columns(redacted_column(identity[name]).alias(name) for name in IDENTITY_FIELDS)
