@@ -85,31 +85,28 @@ def latest_custody(custody_checks: pl.LazyFrame, as_of: datetime) -> pl.LazyFram
     S3 reports made together) never hide a disagreement: the weakest observation wins — lock mode
     none < governance < compliance, legal hold false < true, the earliest retain_until, the smallest
     digest in code-point order."""
-    checks = up_to(custody_checks, "checked_at", as_of).with_columns(
+    checks = up_to(custody_checks, "checked_at", as_of).select(
+        "reference_id", "checked_at", "object_present", *OBSERVED_FIELDS,
+    ).with_columns(
         __lock_rank=pl.col("observed_lock_mode").replace_strict(LOCK_STRENGTH, default=None, return_dtype=pl.Int8),
-    )
-    checked_at = pl.col("checked_at")
+    ).collect()  # read once, used by each of the joins below
 
-    def weakest_at_latest_non_null(column: str) -> pl.Expr:
-        present = pl.col(column).is_not_null()
-        latest = checked_at.filter(present).max()
-        return pl.col(column).filter(present & (checked_at == latest)).min()
+    # Each value is found with plain group-bys and joins (the latest instant, then the weakest value at
+    # it): filtered aggregations inside one group_by took 4-5 s on 3M checks, these about a second.
+    def at_latest(frame: pl.DataFrame, value: str, aggregate: pl.Expr) -> pl.DataFrame:
+        latest = frame.group_by("reference_id").agg(__latest=pl.col("checked_at").max())
+        return (frame.join(latest, on="reference_id").filter(pl.col("checked_at") == pl.col("__latest"))
+                .group_by("reference_id").agg(aggregate.alias(value)))
 
+    found = checks.group_by("reference_id").agg(latest_checked_at=pl.col("checked_at").max())
+    presence = checks.select("reference_id", "checked_at", "object_present")
+    found = found.join(at_latest(presence, "object_present", pl.col("object_present").all()), on="reference_id")
+    for column in ("observed_digest", "__lock_rank", "observed_retain_until", "observed_legal_hold"):
+        observed = checks.select("reference_id", "checked_at", column).filter(pl.col(column).is_not_null())
+        found = found.join(at_latest(observed, column, pl.col(column).min()), on="reference_id", how="left")
     lock_mode = pl.col("__lock_rank").replace_strict({rank: mode for mode, rank in LOCK_STRENGTH.items()},
                                                      default=None, return_dtype=pl.Utf8)
-    return (
-        checks.group_by("reference_id")
-        .agg(
-            latest_checked_at=checked_at.max(),
-            object_present=pl.col("object_present").filter(checked_at == checked_at.max()).all(),
-            observed_digest=weakest_at_latest_non_null("observed_digest"),
-            __lock_rank=weakest_at_latest_non_null("__lock_rank"),
-            observed_retain_until=weakest_at_latest_non_null("observed_retain_until"),
-            observed_legal_hold=weakest_at_latest_non_null("observed_legal_hold"),
-        )
-        .with_columns(observed_lock_mode=lock_mode)
-        .drop("__lock_rank")
-    )
+    return found.lazy().with_columns(observed_lock_mode=lock_mode).drop("__lock_rank")
 
 
 def reference_findings(references: pl.LazyFrame, as_of: datetime, policy) -> pl.LazyFrame:
@@ -175,8 +172,7 @@ def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks
     )
     references = up_to(archives, "archived_at", as_of).select(
         "reference_id", "export_id", "archived_digest", "lock_mode", "retain_until", "legal_hold")
-    # Collected on its own (engine="streaming" measured no lower: its filtered aggregations run in memory).
-    custody = latest_custody(custody_checks, as_of).collect().lazy()
+    custody = latest_custody(custody_checks, as_of)
     # The export ids known at as_of are those of the current exports (known_export_ids).
     known = current.select("export_id", export_known=pl.lit(True))
     references = references.join(known, on="export_id", how="left").collect().lazy()
