@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SAMPLE := data/sample/.generated
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: run test sample bench bench-inventory browser clean
+.PHONY: run test sample bench bench-inventory bench-archive browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,9 @@ bench: $(STAMP)
 
 bench-inventory: $(STAMP)
 	$(BIN)/python -m benchmarks.inventory
+
+bench-archive: $(STAMP)
+	$(BIN)/python -m benchmarks.archive
 
 clean:
 	rm -rf $(VENV) data/sample data/exportaudit.duckdb data/.prefect reports/*/
