@@ -79,3 +79,15 @@ def test_one_latest_run_for_the_view_the_runs_list_and_the_trend(tmp_path):
     assert history.history_totals(con) == history.RunTotals(runs=3, retryable_deliveries=3,
                                                             archive_health_alert_count=6)
     con.close()
+
+
+def test_releasing_cached_blocks_keeps_the_configured_memory_limit(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPORTAUDIT_DUCKDB_MEMORY", "1GB")
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    try:
+        limit = con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+        warehouse.release_cached_blocks(con)
+        warehouse.release_cached_blocks(con)  # twice: no drift from re-reading a rounded value
+        assert con.execute("select current_setting('memory_limit')").fetchall()[0][0] == limit
+    finally:
+        con.close()
