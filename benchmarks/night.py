@@ -25,12 +25,15 @@ def main() -> None:
 
     data, work = Path(args.data), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    from exportaudit.prefect_env import configure_prefect
+    from exportaudit.prefect_env import configure_prefect, start_temporary_api
     configure_prefect(Path(__file__).resolve().parent / "data" / ".prefect")  # shared: a warm start
+    prefect_api = start_temporary_api()  # as `exportaudit run` does: it starts while we import
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     started = time.monotonic()
     from flows.nightly import nightly
+    if prefect_api:
+        prefect_api.wait_ready()
     import_seconds = time.monotonic() - started
     paths = {log: [str(p) for p in sorted(data.glob(f"{log}.*"))] for log in LOG_NAMES}
     started = time.monotonic()
