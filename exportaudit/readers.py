@@ -34,7 +34,7 @@ import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 
-from exportaudit.contract import BOOL, INT, TIMESTAMP, Log
+from exportaudit.contract import BOOL, INT, TIMESTAMP, Field, Log
 from transforms.timestamps import UTC_US
 
 NATIVE_INSTANT = "<native instant>"  # text of a Parquet timestamp-with-zone value (see _parquet_records)
@@ -81,8 +81,11 @@ class FileSource:
 
     def batches(self) -> Iterator[pl.DataFrame]:
         decoder = {"jsonl": _jsonl_batches, "csv": _csv_batches, "parquet": _parquet_batches}[self.format]
+        yield from self._read(decoder(self.file, self.contract))
+
+    def _read(self, parts: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
         try:
-            yield from decoder(self.file, self.contract)
+            yield from parts
         except UnreadableInput:
             raise
         except Exception as error:  # the reader's own message says what is wrong with the file
@@ -109,6 +112,9 @@ class FileSource:
         return wanted.join(found_frame, on="source_row", how="left", maintain_order="left")["raw_text"]
 
     def _batches_with(self, rows: pl.Series) -> Iterator[pl.DataFrame]:
+        if self.format == "jsonl":  # a line is its raw text: no need to decode the file again
+            yield from self._read(_jsonl_lines(self.file))
+            return
         if self.format != "parquet":
             yield from self.batches()
             return
@@ -311,82 +317,114 @@ def _utf8_error(raw_text: pl.Expr, file_is_utf8: bool) -> pl.Expr:
 
 
 JSON_WHITESPACE = " \t\r"  # a line of only these is blank (JSON's insignificant whitespace; "\n" ends the line)
-JSONL_CHUNK_BYTES = 64 * 1024 * 1024  # decoded a chunk at a time: memory stays bounded on big files
+BLANK_LINE = f"^[{JSON_WHITESPACE}]*$"
+JSON_INTEGER = "^-?[0-9]+$"  # JSON text of an integer, within 64 bits or beyond
+# Decoded a chunk at a time: memory stays bounded on big files. Each chunk's text is copied a
+# few times while it is decoded, and chunks bigger than this are no faster.
+JSONL_CHUNK_BYTES = 16 * 1024 * 1024
 CSV_CHUNK_BYTES = 64 * 1024 * 1024
 PARQUET_BATCH_ROWS = 500_000
 
 
 def _jsonl_lines(file: InputFile) -> Iterator[pl.DataFrame]:
     """Non-blank lines of a JSON Lines file, a chunk at a time: `source_row` (physical line
-    number), `raw_text` (invalid UTF-8 bytes replaced by U+FFFD) and `invalid_utf8`."""
+    number), `raw_text` (the line without its line break and one "\\r" before it; invalid UTF-8
+    bytes replaced by U+FFFD) and `invalid_utf8`."""
     first_line = 1
     for chunk in _text_blocks(file, JSONL_CHUNK_BYTES, _line_boundary):
-        text, is_utf8 = _text_of(chunk)
-        pieces = text.split("\n")
-        if text.endswith("\n"):
-            pieces.pop()
-        lines = pl.DataFrame({"raw_text": pieces}).with_row_index("source_row", offset=first_line)
-        first_line += len(pieces)
-        lines = lines.with_columns(pl.col("source_row").cast(pl.Int64), pl.col("raw_text").str.strip_suffix("\r"))
-        lines = lines.filter(pl.col("raw_text").str.strip_chars(JSON_WHITESPACE) != "")  # a blank line is not a record
-        yield lines.with_columns(invalid_utf8=_utf8_error(pl.col("raw_text"), is_utf8))
+        is_utf8 = _is_utf8(chunk)
+        if not is_utf8:
+            chunk = chunk.decode("utf-8", errors="replace").encode()
+        # Polars splits at "\n" and drops one "\r" before it: no Python string per line.
+        lines = pl.read_lines(chunk, name="raw_text", row_index_name="source_row", row_index_offset=first_line)
+        first_line += lines.height
+        lines = lines.filter(~pl.col("raw_text").str.contains(BLANK_LINE))  # a blank line is not a record
+        yield lines.with_columns(pl.col("source_row").cast(pl.Int64),
+                                 invalid_utf8=_utf8_error(pl.col("raw_text"), is_utf8))
+
+
+def _is_utf8(content: bytes) -> bool:
+    if content.isascii():  # far cheaper than decoding
+        return True
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _jsonl_batches(file: InputFile, log: Log) -> Iterator[pl.DataFrame]:
-    for lines in _jsonl_lines(file):
-        if lines.height:
-            yield _decoded_json_lines(lines, log)
+    with duckdb.connect() as con:  # one connection for the whole file
+        for lines in _jsonl_lines(file):
+            if lines.height:
+                yield _decoded_json_lines(lines, log, con)
 
 
-def _decoded_json_lines(lines: pl.DataFrame, log: Log) -> pl.DataFrame:
-    """One chunk of lines decoded by DuckDB's JSON functions: each field's JSON type and text."""
+def _decoded_json_lines(lines: pl.DataFrame, log: Log, con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """One chunk of lines decoded: each field's text and whether its JSON type is the field's."""
     names = log.field_names
-    paths = ", ".join("'$.\"" + name + "\"'" for name in names)
-    erase_contract = json.dumps({name: None for name in names})
-    field_columns = ", ".join(
-        f"json_type(vals[{i + 1}]) as \"{name}__json_type\", vals[{i + 1}]->>'$' as \"{name}\""
-        for i, name in enumerate(names)
-    )
-    with duckdb.connect() as con:
-        decoded = con.sql(
-            f"""
-            with parsed as (
-                select source_row, raw_text, invalid_utf8,
-                       case when json_valid(raw_text) then json_type(raw_text) = 'OBJECT' else false end as is_object
-                from lines
-            ), fields as (
-                select source_row, is_object, invalid_utf8,
-                       case when is_object then json_extract(raw_text::JSON, [{paths}]) end as vals,
-                       case when is_object then json_merge_patch(raw_text, '{erase_contract}') end as extras
-                from parsed
-            )
-            select source_row, is_object, invalid_utf8,
-                   nullif(extras, '{{}}') as extra_fields,
-                   {field_columns}
-            from fields
-            order by source_row
-            """
-        ).pl()
-    decoded = decoded.with_columns(raw_text=lines["raw_text"])  # both in source_row order: no copy through DuckDB
-    json_types_ok = {
-        INT: ["BIGINT", "UBIGINT"],
-        BOOL: ["BOOLEAN"],
-    }
-    columns = [
-        pl.col("source_row"), pl.col("extra_fields"), pl.col("raw_text"),
+    values = _json_values(lines.select("raw_text"), log, con).select(
+        "is_object", "extra_fields",
+        pl.col("json_values").list.to_struct(fields=names),
+        pl.col("escaped_texts").list.to_struct(fields=[f"{name}__escaped" for name in names]),
+    ).unnest("json_values", "escaped_texts")
+    return pl.concat([lines, values], how="horizontal").select(  # same rows in the same order
+        "source_row", "extra_fields", "raw_text",
         pl.when(~pl.col("is_object")).then(pl.lit("malformed_json")).alias("record_error"),
-        pl.col("invalid_utf8"),
-    ]
-    for field in log.fields:
-        json_type = pl.col(f"{field.name}__json_type")
-        absent = json_type.is_null() | (json_type == "NULL")
-        allowed = json_types_ok.get(field.kind, ["VARCHAR"])
-        type_ok = json_type.is_in(allowed)
-        if field.kind == INT:  # an integer too large for 64 bits parses as DOUBLE; it is an integer out of range
-            type_ok = type_ok | ((json_type == "DOUBLE") & pl.col(field.name).str.contains(r"^-?\d+$"))
-        columns.append(pl.when(absent).then(None).otherwise(pl.col(field.name)).alias(field.name))
-        columns.append((absent | type_ok).alias(f"{field.name}__type_ok"))
-    return decoded.select(columns)
+        "invalid_utf8",
+        *[column for field in log.fields for column in _field_columns(field)],
+    )
+
+
+def _json_values(lines: pl.DataFrame, log: Log, con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Per line, in the lines' order (a projection keeps DuckDB's row order): `is_object`;
+    `json_values`, each contract field's JSON text (its first occurrence; null when absent);
+    `escaped_texts`, the fields' unescaped text, only for a line that holds a backslash;
+    `extra_fields`, the object without the contract's keys, or null when none is left.
+    Each line is parsed by json_valid, json_extract and json_keys; json_extract_string and
+    json_merge_patch run only on the rare lines that need them (json_merge_patch on an object
+    with more keys than contract fields found: a key beyond the contract's, or one twice)."""
+    names = log.field_names
+    paths = "[" + ", ".join("'$.\"" + name + "\"'" for name in names) + "]"
+    erase_contract = json.dumps({name: None for name in names})
+    return con.sql(
+        f"""
+        with parsed as (
+            select raw_text,  -- valid JSON whose first character after whitespace is "{{"
+                   json_valid(raw_text) and regexp_matches(raw_text, '^[ \\t\\r]*\\{{') as is_object
+            from lines
+        ), members as (
+            select raw_text, is_object,
+                   case when is_object then json_extract(raw_text, {paths}) end as json_values,
+                   case when is_object then len(json_keys(raw_text)) end as key_count
+            from parsed
+        )
+        select is_object, json_values,
+               case when is_object and contains(raw_text, '\\') then json_extract_string(raw_text, {paths}) end
+                   as escaped_texts,
+               case when key_count > list_count(json_values)
+                    then nullif(json_merge_patch(raw_text, '{erase_contract}'), '{{}}') end as extra_fields
+        from members
+        """
+    ).pl()
+
+
+def _field_columns(field: Field) -> tuple[pl.Expr, pl.Expr]:
+    """A field's text (a JSON string's unescaped text, another value's JSON text; null when
+    absent or null) and `f__type_ok` (absent, or of the JSON type the field's kind takes)."""
+    json_text = pl.col(field.name)
+    absent = json_text.is_null() | (json_text == "null")
+    is_string = json_text.str.starts_with('"')
+    if field.kind == INT:  # an integer beyond 64 bits is still an integer (out of range)
+        type_ok = json_text.str.contains(JSON_INTEGER)
+    elif field.kind == BOOL:
+        type_ok = json_text.is_in(["true", "false"])
+    else:
+        type_ok = is_string
+    # A string without an escape holds no quote: its text is what is between its quotes.
+    unquoted = pl.col(f"{field.name}__escaped").fill_null(json_text.str.strip_chars('"'))
+    text = pl.when(is_string).then(unquoted).when(~absent).then(json_text)
+    return text.alias(field.name), (absent | type_ok).alias(f"{field.name}__type_ok")
 
 
 def _csv_batches(file: InputFile, log: Log) -> Iterator[pl.DataFrame]:
