@@ -121,11 +121,13 @@ class FileSource:
         _check_unchanged(self.file)
         parquet = pq.ParquetFile(self.file.path)
         first = 1
+        rows = rows.unique().sort()
         for group in range(parquet.metadata.num_row_groups):
             count = parquet.metadata.row_group(group).num_rows
-            if ((rows >= first) & (rows < first + count)).any():
-                table = pl.from_arrow(parquet.read_row_group(group))
-                yield _parquet_records(table, self.contract, first)
+            mine = rows.filter((rows >= first) & (rows < first + count))
+            if len(mine):  # only the wanted rows' own cells: nothing else of the group is decoded
+                cells = pl.from_arrow(parquet.read_row_group(group).take((mine - first).to_arrow()))
+                yield cells.select(_raw_record(cells)).with_columns(source_row=mine)
             first += count
 
 

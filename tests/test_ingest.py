@@ -437,3 +437,15 @@ def test_a_source_failing_midway_leaves_nothing_written(tmp_path):
         ingest_sources(con, [_ListSource(frames, fail_after=1)], "run-1", NOW)
     for table in ("deliveries", "quarantine", "ingested_files"):
         assert con.execute(f"select count(*) from {table}").fetchall() == [(0,)]
+
+
+def test_parquet_raw_texts_are_the_asked_rows_own_cells_across_row_groups(tmp_path):
+    from exportaudit import readers
+    from exportaudit.contract import LOGS
+    path = tmp_path / "d.parquet"
+    pl.DataFrame({"attempt_id": [f"a{i}" for i in range(1, 11)], "http_status": list(range(501, 511))}).write_parquet(
+        path, row_group_size=3)
+    source = readers.decode_file(readers.load_file("deliveries", path), LOGS["deliveries"])
+    assert source.raw_texts(pl.Series([8, 2, 10, 4])).to_list() == [
+        '{"attempt_id":"a8","http_status":508}', '{"attempt_id":"a2","http_status":502}',
+        '{"attempt_id":"a10","http_status":510}', '{"attempt_id":"a4","http_status":504}']
