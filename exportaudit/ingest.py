@@ -49,10 +49,12 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -232,27 +234,53 @@ def derived_columns(decoded: pl.DataFrame, log: Log) -> pl.DataFrame:
     return pl.DataFrame()
 
 
-def _checked_parts(log: Log, source: InputSource) -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame, pl.Series | None]]:
-    """(rows read, valid records, invalid records, their redacted raw text) per slice of each batch."""
-    schema = warehouse.ACCEPTED_SCHEMAS[log.name].remove_columns(list(LINEAGE_COLUMNS))
+CHECK_WORKERS = 2  # parts checked at once: redaction and checks are mostly one Polars thread each
+
+
+def _in_order(parts: Iterator, function, workers: int = CHECK_WORKERS) -> Iterator:
+    """function(part) for each part, computed by `workers` threads at once, in the parts' order.
+    At most `workers` parts are being worked on, so memory stays bounded."""
+    with ThreadPoolExecutor(workers, thread_name_prefix="ingest-checks") as pool:
+        pending: deque = deque()
+        for part in parts:
+            pending.append(pool.submit(function, part))
+            if len(pending) >= workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _parts(source: InputSource) -> Iterator[pl.DataFrame]:
     for batch in source.batches():
-        for part in _slices(batch):
-            # The raw columns stay aside (checks would copy them with every valid row); an invalid
-            # row finds its raw text again by its position in the slice.
-            raw = part.select(c for c in RAW_COLUMNS if c in part.columns)
-            part = part.drop(raw.columns).with_row_index("__slice_row")
-            part = part.with_columns(derived_columns(part, log).get_columns())  # before redaction removes them
-            checked = checked_records(redacted(part, log), log)
-            # Pandera checks the contract fields of every valid record (duplicates included: the
-            # same checks apply); lineage columns are added by the insert itself.
-            schema.validate(checked.valid.select(log.field_names))
-            invalid = checked.invalid
-            raw_text = None
-            if invalid.height:
-                invalid = invalid.hstack(raw[invalid["__slice_row"]]) if raw.width else invalid
-                raw_text = _quarantine_text(invalid, source, log)
-            yield (part.height, checked.valid.select(*log.field_names, "extra_fields", *DERIVED_COLUMNS.get(log.name, ()),
-                                                     "source_row"), invalid, raw_text)
+        yield from _slices(batch)
+
+
+def _checked_part(log: Log, source: InputSource, part: pl.DataFrame,
+                  ) -> tuple[int, pl.DataFrame, pl.DataFrame, pl.Series | None]:
+    """(rows read, valid records, invalid records, their redacted raw text) of one slice of a batch."""
+    # The raw columns stay aside (checks would copy them with every valid row); an invalid
+    # row finds its raw text again by its position in the slice.
+    raw = part.select(c for c in RAW_COLUMNS if c in part.columns)
+    part = part.drop(raw.columns).with_row_index("__slice_row")
+    part = part.with_columns(derived_columns(part, log).get_columns())  # before redaction removes them
+    checked = checked_records(redacted(part, log), log)
+    # Pandera checks the contract fields of every valid record (duplicates included: the
+    # same checks apply); lineage columns are added by the insert itself.
+    schema = warehouse.ACCEPTED_SCHEMAS[log.name].remove_columns(list(LINEAGE_COLUMNS))
+    schema.validate(checked.valid.select(log.field_names))
+    invalid = checked.invalid
+    raw_text = None
+    if invalid.height:
+        invalid = invalid.hstack(raw[invalid["__slice_row"]]) if raw.width else invalid
+        raw_text = _quarantine_text(invalid, source, log)
+    return (part.height, checked.valid.select(*log.field_names, "extra_fields", *DERIVED_COLUMNS.get(log.name, ()),
+                                              "source_row"), invalid, raw_text)
+
+
+def _checked_parts(log: Log, source: InputSource) -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame, pl.Series | None]]:
+    """`_checked_part` of every slice of the source's batches, in order: batches are read one ahead
+    in a thread of their own and CHECK_WORKERS slices are checked at once."""
+    return _in_order(_prefetched(_parts(source)), partial(_checked_part, log, source))
 
 
 @dataclass
@@ -277,7 +305,7 @@ def stage_log(log: Log, sources: list[InputSource], stage: Path, cancel: threadi
     staged_rows = 0
     for index, source in enumerate(sources):
         read = invalid_count = 0
-        for height, valid, invalid, raw_text in _prefetched(_checked_parts(log, source)):
+        for height, valid, invalid, raw_text in _checked_parts(log, source):
             if cancel.is_set():
                 raise _Cancelled
             read += height
