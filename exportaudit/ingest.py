@@ -49,7 +49,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -64,6 +63,7 @@ from exportaudit import warehouse
 from exportaudit.warehouse import DERIVED_COLUMNS
 from exportaudit.contract import CODE, LOGS, STRING, Log
 from exportaudit.faults import checkpoint
+from exportaudit.pipeline import in_order, prefetched
 from exportaudit.readers import UnreadableInput, decode_file, load_file, raw_text_of, resolve_paths
 from exportaudit.redact import redact_str, redacted_column
 from exportaudit.sources.s3_uri import archive_s3_identity
@@ -212,20 +212,6 @@ def _stage_valid(stage: Path, log: Log, file_index: int, part_index: int, valid:
     return path
 
 
-_END = object()
-
-
-def _prefetched(items: Iterator) -> Iterator:
-    """The items of an iterator, each computed in a worker thread while the caller uses the
-    previous one: Polars' checks of batch n+1 overlap DuckDB's insert of batch n (both release
-    the GIL). At most two items exist at once, so memory stays bounded."""
-    with ThreadPoolExecutor(1, thread_name_prefix="ingest-batches") as pool:
-        pending = pool.submit(next, items, _END)
-        while (item := pending.result()) is not _END:
-            pending = pool.submit(next, items, _END)
-            yield item
-
-
 def derived_columns(decoded: pl.DataFrame, log: Log) -> pl.DataFrame:
     """Columns derived from a log's raw values before redaction: an archive's S3 object identity
     (docs/real-sources.md#s3-object-identity-of-archive-uris); nothing for the other logs."""
@@ -235,19 +221,6 @@ def derived_columns(decoded: pl.DataFrame, log: Log) -> pl.DataFrame:
 
 
 CHECK_WORKERS = 2  # parts checked at once: redaction and checks are mostly one Polars thread each
-
-
-def _in_order(parts: Iterator, function, workers: int = CHECK_WORKERS) -> Iterator:
-    """function(part) for each part, computed by `workers` threads at once, in the parts' order.
-    At most `workers` parts are being worked on, so memory stays bounded."""
-    with ThreadPoolExecutor(workers, thread_name_prefix="ingest-checks") as pool:
-        pending: deque = deque()
-        for part in parts:
-            pending.append(pool.submit(function, part))
-            if len(pending) >= workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def _parts(source: InputSource) -> Iterator[pl.DataFrame]:
@@ -280,7 +253,7 @@ def _checked_part(log: Log, source: InputSource, part: pl.DataFrame,
 def _checked_parts(log: Log, source: InputSource) -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame, pl.Series | None]]:
     """`_checked_part` of every slice of the source's batches, in order: batches are read one ahead
     in a thread of their own and CHECK_WORKERS slices are checked at once."""
-    return _in_order(_prefetched(_parts(source)), partial(_checked_part, log, source))
+    return in_order(prefetched(_parts(source)), partial(_checked_part, log, source), CHECK_WORKERS)
 
 
 @dataclass
@@ -480,7 +453,7 @@ def ingest(con, sources: list[InputSource], run_id: str, now: datetime) -> list[
     cancel = threading.Event()
     # Each log is staged in a worker thread while the previous one is written (Polars' checks and
     # DuckDB's insert overlap on two cores); a failure on either side rolls everything back.
-    staged_logs = _prefetched(stage_log(LOGS[log_name], log_sources, stage, cancel)
+    staged_logs = prefetched(stage_log(LOGS[log_name], log_sources, stage, cancel)
                               for log_name, log_sources in new_by_log.items())
     try:
         with warehouse.transaction(con):
