@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from benchmarks.run import DATA, RESULTS, ROOT, machine
+from benchmarks.run import DATA, RESULTS, ROOT, child_night, machine
 from exportaudit.sample.common import DEFAULT_AS_OF, DEFAULT_SEED
 from exportaudit.sample.scale import (
     _DAY_US, _HOUR_US, _MINUTE_US, _US, _draw, _hashed, _scaled_deliveries, _scaled_export_base, _scaled_exports,
@@ -189,25 +186,7 @@ def warehouse_counts(db: Path) -> dict:
 
 def night(folder: Path, work_root: Path) -> dict:
     """One whole night on a fresh warehouse under work_root (removed after), measured from outside."""
-    load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(dir=work_root) as work:
-        out = Path(work) / "result.json"
-        started = time.monotonic()
-        child = subprocess.Popen([sys.executable, "-m", "benchmarks.night", "--data", str(folder),
-                                  "--work", str(Path(work) / "night"), "--json", str(out), "--api-requests", "1"],
-                                 cwd=ROOT)
-        _, status, usage = os.wait4(child.pid, 0)
-        wall = time.monotonic() - started
-        load_after = os.getloadavg()[0]
-        if status != 0:
-            raise SystemExit(f"benchmark night failed on {folder} (status {status})")
-        result = json.loads(out.read_text())
-        result.update(warehouse_counts(Path(work) / "night" / "w.duckdb"))
-    result["process_wall_seconds"] = round(wall, 2)
-    result["peak_rss_mib"] = round(usage.ru_maxrss / 1024, 1)  # Linux: KiB
-    # 1-minute load average before and after: on 2 shared cores, a load above ~2 slows every stage.
-    result["load_average"] = [round(load_before, 2), round(load_after, 2)]
-    return result
+    return child_night(folder, 1, work_root, inspect=warehouse_counts)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -43,9 +43,12 @@ def dataset(exports: int, fmt: str) -> Path:
     return folder
 
 
-def night(folder: Path, api_requests: int) -> dict:
+def child_night(folder: Path, api_requests: int, work_root: Path = DATA, inspect=None) -> dict:
+    """One whole night on a fresh warehouse in a child process (`benchmarks.night`), measured from
+    outside: process wall, peak RSS (wait4), load average. inspect(warehouse path) -> dict, when
+    given, adds figures read from the night's warehouse before its working directory is removed."""
     load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(dir=DATA) as work:
+    with tempfile.TemporaryDirectory(dir=work_root) as work:
         out = Path(work) / "result.json"
         started = time.monotonic()
         child = subprocess.Popen([sys.executable, "-m", "benchmarks.night", "--data", str(folder),
@@ -56,11 +59,18 @@ def night(folder: Path, api_requests: int) -> dict:
         if status != 0:
             raise SystemExit(f"benchmark night failed on {folder} (status {status})")
         result = json.loads(out.read_text())
+        if inspect is not None:
+            result.update(inspect(Path(work) / "night" / "w.duckdb"))
     result["process_wall_seconds"] = round(wall, 3)
     # The machine's 1-minute load average around the night: on 2 cores, other work running at the
     # same time (a load above ~2) slows every stage; compare figures taken at similar loads.
     result["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     result["peak_rss_mib"] = round(usage.ru_maxrss / 1024, 1)  # Linux: KiB
+    return result
+
+
+def night(folder: Path, api_requests: int) -> dict:
+    result = child_night(folder, api_requests)
     rows = result["rows_read"]
     result["rows_per_second"] = {stage: round(rows / seconds) if seconds else None
                                  for stage, seconds in result["stage_seconds"].items()}
