@@ -165,7 +165,8 @@ def retry_execution_verdicts(executions: pl.LazyFrame, deliveries: pl.LazyFrame,
 
     grace = pl.duration(microseconds=round(float(execution_grace_minutes) * _US_PER_MINUTE))
     previous_plan = records(pl.LazyFrame({"plan_evidence_id": [previous_id]}, schema={"plan_evidence_id": pl.Utf8}))
-    carried_out = in_scope.filter(pl.col("plan_evidence_id") == pl.lit(previous_id, dtype=pl.Utf8)).select(_DELIVERY).unique()
+    carried_out = (in_scope.filter(pl.col("plan_evidence_id") == pl.lit(previous_id, dtype=pl.Utf8))
+                   .select(_DELIVERY).unique())
     not_executed = (
         previous_plan.filter(
             (pl.col("decision") == RETRY)  # wait records are not checked

@@ -133,8 +133,9 @@ _MAY_NAME_OBJECT = r"^(?i:s3|https)://"
 
 
 def s3_identity_frame(archive_uri: pl.Series) -> pl.DataFrame:
-    """``s3_bucket``, ``s3_key``, ``s3_version_id`` of each archive URI (docs/real-sources.md#s3-object-identity-of-archive-uris),
-    one row per URI, in order; all three null when the URI names no S3 object.
+    """``s3_bucket``, ``s3_key``, ``s3_version_id`` of each archive URI, one row per URI, in order
+    (docs/real-sources.md#s3-object-identity-of-archive-uris); all three null when the URI names no
+    S3 object.
 
     Computed a step at a time on the URIs that may name an object (each intermediate once;
     percent-decoding only for the keys and version ids of recognised objects): at 1M exports
