@@ -21,18 +21,12 @@ $(SAMPLE): $(STAMP) $(wildcard exportaudit/sample/*.py)
 sample: $(SAMPLE)
 
 run: $(STAMP) $(SAMPLE)
-	$(BIN)/exportaudit run --exports data/sample/exports.jsonl data/sample/real/exports.jsonl \
-	  --deliveries data/sample/deliveries.csv --svix-attempts data/sample/real/svix \
-	  --archives data/sample/archives.parquet data/sample/real/archives.jsonl \
-	  --custody-checks data/sample/custody_checks.jsonl.gz \
-	  --s3-inventory data/sample/real/s3/inventory --s3-batch-report data/sample/real/s3/batch \
-	  --as-of 2026-11-20T06:00:00Z --db data/exportaudit.duckdb --out reports
-# The second night (docs/executions-and-acknowledgements.md): what the retry worker and the alerting system
-# recorded, citing the first night's evidence ids, read from the warehouse (exportaudit/sample/second_night.py).
-	$(BIN)/python -m exportaudit.sample.second_night --db data/exportaudit.duckdb --out data/sample/second-night
-	$(BIN)/exportaudit run --retry-executions data/sample/second-night/retry_executions.jsonl \
-	  --alert-acks data/sample/second-night/alert_acknowledgements.csv \
-	  --as-of 2026-11-21T06:00:00Z --db data/exportaudit.duckdb --out reports
+# The sample's two nights (exportaudit/sample/nights.py): `exportaudit run` over every sample source
+# at 2026-11-20T06:00:00Z; the second night's logs (retry executions, alert acknowledgements) written
+# from the first night's evidence ids (docs/executions-and-acknowledgements.md); `exportaudit run`
+# over them at 2026-11-21T06:00:00Z. One process: imports and the temporary Prefect API are shared.
+	$(BIN)/python -m exportaudit.sample.nights --sample data/sample --db data/exportaudit.duckdb --out reports \
+	  --second-night-dir data/sample/second-night
 
 # The browser test drives Debian's Chromium (never `playwright install`): install it when
 # running as root, otherwise stop with one line saying what to do.

@@ -19,31 +19,24 @@ import pytest
 from exportaudit.cli import main
 from exportaudit.evidence import canonical_json
 from exportaudit.ledger import ATTESTATION_FILE, GENESIS, LEDGER_COLUMNS, LEDGER_FILE, entry_hash, read_ledger
+from exportaudit.sample import nights as sample_nights
 from exportaudit.sample.second_night import write_second_night
 from tests.conftest import hold_warehouse, query
 
-AS_OF_1, AS_OF_2 = "2026-11-20T06:00:00Z", "2026-11-21T06:00:00Z"
 SCHEMA = json.loads((Path(__file__).parent / "data" / "intoto_statement_v1.schema.json").read_text())
 DOCUMENTS = ("retry-plan.json", "archive-health.json", "retry-executions.json", "alert-acknowledgements.json")
 
 
 def make_run(folder: Path) -> tuple[Path, Path]:
-    """What `make run` does (Makefile), in a temp folder: the sample, the first night over every
-    sample source, the second night's executions and acknowledgements, the second night."""
+    """What `make run` does (exportaudit/sample/nights.py), in a temp folder: the sample, the first
+    night over every sample source, the second night's executions and acknowledgements, the second
+    night."""
     sample, db, out = folder / "sample", folder / "w.duckdb", folder / "reports"
     subprocess.run([sys.executable, "-m", "exportaudit.sample", "--out", str(sample)], check=True,
                    capture_output=True, cwd=Path(__file__).parent.parent)
-    first = ["run", "--exports", f"{sample}/exports.jsonl", f"{sample}/real/exports.jsonl",
-             "--deliveries", f"{sample}/deliveries.csv", "--svix-attempts", f"{sample}/real/svix",
-             "--archives", f"{sample}/archives.parquet", f"{sample}/real/archives.jsonl",
-             "--custody-checks", f"{sample}/custody_checks.jsonl.gz",
-             "--s3-inventory", f"{sample}/real/s3/inventory", "--s3-batch-report", f"{sample}/real/s3/batch",
-             "--as-of", AS_OF_1, "--db", str(db), "--out", str(out)]
-    assert main(first) == 0
+    assert main(sample_nights.first_night(sample, db, out)) == 0
     second = write_second_night(db, folder / "second-night")
-    assert main(["run", "--retry-executions", str(second["retry_executions"]),
-                 "--alert-acks", str(second["alert_acknowledgements"]),
-                 "--as-of", AS_OF_2, "--db", str(db), "--out", str(out)]) == 0
+    assert main(sample_nights.second_night(second, db, out)) == 0
     return db, out
 
 
