@@ -20,7 +20,6 @@ from exportaudit.cli import main
 from exportaudit.evidence import canonical_json
 from exportaudit.ledger import ATTESTATION_FILE, GENESIS, LEDGER_COLUMNS, LEDGER_FILE, entry_hash, read_ledger
 from exportaudit.sample import nights as sample_nights
-from exportaudit.sample.second_night import write_second_night
 from tests.conftest import hold_warehouse, query
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "intoto_statement_v1.schema.json").read_text())
@@ -34,9 +33,7 @@ def make_run(folder: Path) -> tuple[Path, Path]:
     sample, db, out = folder / "sample", folder / "w.duckdb", folder / "reports"
     subprocess.run([sys.executable, "-m", "exportaudit.sample", "--out", str(sample)], check=True,
                    capture_output=True, cwd=Path(__file__).parent.parent)
-    assert main(sample_nights.first_night(sample, db, out)) == 0
-    second = write_second_night(db, folder / "second-night")
-    assert main(sample_nights.second_night(second, db, out)) == 0
+    assert sample_nights.run_nights(sample, db, out, folder / "second-night") == 0
     return db, out
 
 
