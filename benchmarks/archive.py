@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from benchmarks.run import DATA, RESULTS, ROOT, child_night, machine
+from benchmarks.run import DATA, RESULTS, child_night, machine
 from exportaudit.sample.common import DEFAULT_AS_OF, DEFAULT_SEED
 from exportaudit.sample.scale import (
     _DAY_US, _HOUR_US, _MINUTE_US, _US, _draw, _hashed, _scaled_deliveries, _scaled_export_base, _scaled_exports,

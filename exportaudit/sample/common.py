@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import polars as pl
 
 UTC = timezone.utc
 DEFAULT_AS_OF = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
