@@ -230,12 +230,14 @@ def _snapshot_directory(con) -> Path:
     return Path(tempfile.mkdtemp(prefix="exportaudit.eval.", suffix=".tmp"))
 
 
-def accepted(con, answers: tuple[str, ...] = ANSWERS, as_of: datetime | None = None) -> AcceptedRecords:
+def accepted(con, answers: tuple[str, ...] = ANSWERS, as_of: datetime | None = None,
+             release_cache: bool = False) -> AcceptedRecords:
     """The warehouse's accepted records of every log the given answers read (and the recorded run
     history the follow-up answers read; given the as_of to evaluate at, only the plans it can use).
     The accepted logs are snapshotted to Parquet and scanned lazily (warehouse.accepted_records), so
     the rules read only the columns and rows they use; pass the result to `evaluate`, which removes
-    the snapshots."""
+    the snapshots. release_cache: then hand DuckDB's cached table blocks back (the night, alone on
+    its connection; not the API, whose concurrent requests share one database and its memory limit)."""
     base, follow_ups = _with_dependencies(answers)
     steps = [_STEPS[answer] for answer in base] + [_FOLLOW_UP_STEPS[answer] for answer in follow_ups]
     needed = {log: None for step in steps for log in step.logs}  # ordered, no repeats
@@ -245,7 +247,8 @@ def accepted(con, answers: tuple[str, ...] = ANSWERS, as_of: datetime | None = N
             {log: warehouse.accepted_records(con, log, directory) if log in warehouse.ACCEPTED_SCHEMAS
              else history.history_records(con, log, as_of) if log in history.HISTORY_INPUTS
              else warehouse.report_records(con, log) for log in needed}, directory=directory)
-        warehouse.release_cached_blocks(con)  # the rules read the snapshots, not DuckDB's cache
+        if release_cache:  # the rules read the snapshots, not DuckDB's cache
+            warehouse.release_cached_blocks(con)
         return records
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)

@@ -258,7 +258,8 @@ def release_cached_blocks(con) -> None:
     """Hand back the memory of the table blocks DuckDB keeps cached after reading them (up to its
     memory_limit: ~0.6 GB after snapshotting 1M exports' logs, more after ingest). The rules then
     run in Polars beside it. Lowering the limit evicts the cached blocks (they are on disk); the
-    limit is then set back (DuckDB prints the limit rounded: the configured text is set again)."""
+    limit is then set back (DuckDB prints the limit rounded: the configured text is set again).
+    The limit is the database's: only for a process alone on its connection (the nightly run)."""
     con.execute("SET memory_limit = '64MB'")
     con.execute(f"SET memory_limit = '{memory_limit()}'")
 

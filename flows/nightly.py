@@ -75,7 +75,7 @@ def ingest_reports_task(con, sources: RealSources, run_id: str, now: datetime) -
 
 @task(name="load accepted records", **task_options)
 def load_accepted_task(con, as_of: datetime) -> dict:
-    return evaluation.accepted(con, evaluation.NIGHT_ANSWERS, as_of)
+    return evaluation.accepted(con, evaluation.NIGHT_ANSWERS, as_of, release_cache=True)
 
 
 @task(name="evidence context", **task_options)
