@@ -127,8 +127,6 @@ class DecodedInputs:
         self.files = files
 
 
-CheckedInputs = DecodedInputs
-
 
 def read_inputs(paths_by_log: dict[str, list[str]], preread: DecodedInputs | None = None) -> list[InputSource]:
     """Every file of every log, checked (unless checked already, `preread`) and ready to be read

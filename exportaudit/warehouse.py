@@ -346,25 +346,6 @@ def append(con, table: str, frame: pl.DataFrame) -> None:
         con.unregister("_append_frame")
 
 
-def append_accepted(con, log: str, valid: pl.DataFrame, file_sha256s: list[str], run_id: str) -> None:
-    """Insert the valid records whose status is accepted, adding their lineage in SQL: DuckDB
-    scans the frame where it lies, so the (big) accepted subset is never copied in Polars."""
-    fields = LOGS[log].field_names + [c for c in DERIVED_COLUMNS.get(log, ()) if c in valid.columns]
-    files = pl.DataFrame({"file_index": list(range(len(file_sha256s))), "sha256": file_sha256s},
-                         schema={"file_index": pl.Int32, "sha256": pl.Utf8})
-    columns = ", ".join(_ident(c) for c in [*fields, "extra_fields", "source_file_sha256", "source_row", "ingest_run_id"])
-    values = ", ".join(f"v.{_ident(c)}" for c in [*fields, "extra_fields"])
-    con.register("_valid_frame", valid)
-    con.register("_files_frame", files)
-    try:
-        con.execute(f"INSERT INTO {log} ({columns}) SELECT {values}, f.sha256, v.source_row, ? FROM _valid_frame v "
-                    f"JOIN _files_frame f USING (file_index) WHERE v.status = 'accepted'",
-                    [run_id])
-    finally:
-        con.unregister("_valid_frame")
-        con.unregister("_files_frame")
-
-
 def accepted_records(con, log: str, directory: Path | None = None) -> pl.LazyFrame:
     """Every accepted record of a log, in its stored types (contract fields, and the columns derived
     at ingest: the S3 identity of archives).

@@ -4,7 +4,7 @@ reports, S3 Batch Operations completion reports, and Svix message attempts.
 Each module documents its interface in its docstring:
 
 - ``s3_uri``: ``s3_object_identity(expr)`` / ``s3_identity_columns(expr)`` (s3_bucket, s3_key,
-  s3_version_id of an archive_uri), ``percent_decoded`` / ``form_decoded``.
+  s3_version_id of an archive_uri), ``percent_decoded_series`` / ``form_decoded_series``.
 - ``s3_inventory``: ``check_reports(specs)`` (integrity of every report first, raising
   ``exportaudit.readers.UnreadableInput``), ``read_report_rows(report)``,
   ``inventory_reports_frame(reports)``.

@@ -17,11 +17,10 @@ Interface
     through the token rules of docs/security.md (one redaction for every kept string): S3
     Inventory and Batch rows are redacted the same way, so they still match.
 
-``percent_decoded(text: pl.Expr) -> pl.Expr`` / ``form_decoded(text: pl.Expr) -> pl.Expr``
-    ``%XX`` sequences decoded as UTF-8 bytes; ``form_decoded`` also reads ``+`` as a space
-    (``urllib.parse.unquote_plus``), ``percent_decoded`` keeps ``+``
+``percent_decoded_series(text: pl.Series)`` / ``form_decoded_series(text: pl.Series)``
+    ``%XX`` sequences decoded as UTF-8 bytes; ``form_decoded_series`` also reads ``+`` as a
+    space (``urllib.parse.unquote_plus``), ``percent_decoded_series`` keeps ``+``
     (``urllib.parse.unquote``). A ``%`` not followed by two hex digits is kept as is.
-    Series versions: ``percent_decoded_series`` / ``form_decoded_series``.
 
 Recognised forms (everything else gives three nulls)
 ----------------------------------------------------
@@ -114,14 +113,6 @@ def percent_decoded_series(text: pl.Series) -> pl.Series:
 def form_decoded_series(text: pl.Series) -> pl.Series:
     """``urllib.parse.unquote_plus`` over a column: ``+`` is a space, ``%XX`` UTF-8 bytes."""
     return _decoded_series(text, plus_as_space=True)
-
-
-def percent_decoded(text: pl.Expr) -> pl.Expr:
-    return text.map_batches(percent_decoded_series, return_dtype=pl.Utf8, is_elementwise=True)
-
-
-def form_decoded(text: pl.Expr) -> pl.Expr:
-    return text.map_batches(form_decoded_series, return_dtype=pl.Utf8, is_elementwise=True)
 
 
 # ---------------------------------------------------------------------------------------------
