@@ -187,28 +187,30 @@ def _quarantine_text(records: pl.DataFrame, source: InputSource, log: Log) -> pl
     return redacted_column(raw.alias("raw_text"), private_connector(records, log))
 
 
+def _staged(path: Path, frame: pl.DataFrame) -> Path:
+    """A staging Parquet file (lz4, no statistics: fast to write, read back once by DuckDB)."""
+    frame.write_parquet(path, compression="lz4", statistics=False)
+    return path
+
+
 def _stage_quarantine(stage: Path, log: Log, file_index: int, part_index: int, source_row: pl.Series,
                       raw_text: pl.Series, codes: pl.Series, details: pl.Series) -> Path:
-    """Write quarantined records (with their redacted raw text and reasons) to a staging Parquet file."""
-    path = stage / f"{log.name}-quarantine-{file_index:06d}-{part_index:06d}.parquet"
-    pl.DataFrame({"file_index": pl.Series([file_index] * len(source_row), dtype=pl.Int32),
-                  "source_row": source_row.cast(pl.Int64), "raw_text": raw_text,
-                  "reason_codes": codes, "reason_details": details},
-                 ).write_parquet(path, compression="lz4", statistics=False)
-    return path
+    """Write quarantined records (with their redacted raw text and reasons) to a staging file."""
+    return _staged(stage / f"{log.name}-quarantine-{file_index:06d}-{part_index:06d}.parquet", pl.DataFrame({
+        "file_index": pl.Series([file_index] * len(source_row), dtype=pl.Int32),
+        "source_row": source_row.cast(pl.Int64), "raw_text": raw_text,
+        "reason_codes": codes, "reason_details": details}))
 
 
 def _stage_valid(stage: Path, log: Log, file_index: int, part_index: int, valid: pl.DataFrame,
                  first_order: int) -> Path | None:
-    """Write a batch's valid records to a staging Parquet file (lz4: fast, bounded memory);
-    `__order` numbers the log's valid records in file and row order."""
+    """Write a batch's valid records to a staging file; `__order` numbers the log's valid records
+    in file and row order."""
     if valid.height == 0:
         return None
-    path = stage / f"{log.name}-{file_index:06d}-{part_index:06d}.parquet"
-    valid.with_columns(file_index=pl.lit(file_index, pl.Int32),
-                       __order=pl.int_range(first_order, first_order + valid.height, dtype=pl.Int64),
-                       ).write_parquet(path, compression="lz4", statistics=False)
-    return path
+    return _staged(stage / f"{log.name}-{file_index:06d}-{part_index:06d}.parquet", valid.with_columns(
+        file_index=pl.lit(file_index, pl.Int32),
+        __order=pl.int_range(first_order, first_order + valid.height, dtype=pl.Int64)))
 
 
 def derived_columns(decoded: pl.DataFrame, log: Log) -> pl.DataFrame:
@@ -227,7 +229,7 @@ def _parts(source: InputSource) -> Iterator[pl.DataFrame]:
         yield from _slices(batch)
 
 
-def _checked_part(log: Log, source: InputSource, part: pl.DataFrame,
+def _checked_part(log: Log, source: InputSource, schema, part: pl.DataFrame,
                   ) -> tuple[int, pl.DataFrame, pl.DataFrame, pl.Series | None]:
     """(rows read, valid records, invalid records, their redacted raw text) of one slice of a batch."""
     # The raw columns stay aside (checks would copy them with every valid row); an invalid
@@ -236,9 +238,8 @@ def _checked_part(log: Log, source: InputSource, part: pl.DataFrame,
     part = part.drop(raw.columns).with_row_index("__slice_row")
     part = part.with_columns(derived_columns(part, log).get_columns())  # before redaction removes them
     checked = checked_records(redacted(part, log), log)
-    # Pandera checks the contract fields of every valid record (duplicates included: the
-    # same checks apply); lineage columns are added by the insert itself.
-    schema = warehouse.ACCEPTED_SCHEMAS[log.name].remove_columns(list(LINEAGE_COLUMNS))
+    # Pandera (`schema`) checks the contract fields of every valid record (duplicates included:
+    # the same checks apply); lineage columns are added by the insert itself.
     schema.validate(checked.valid.select(log.field_names))
     invalid = checked.invalid
     raw_text = None
@@ -252,7 +253,8 @@ def _checked_part(log: Log, source: InputSource, part: pl.DataFrame,
 def _checked_parts(log: Log, source: InputSource) -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame, pl.Series | None]]:
     """`_checked_part` of every slice of the source's batches, in order: batches are read one ahead
     in a thread of their own and CHECK_WORKERS slices are checked at once."""
-    return in_order(prefetched(_parts(source)), partial(_checked_part, log, source), CHECK_WORKERS)
+    schema = warehouse.ACCEPTED_SCHEMAS[log.name].remove_columns(list(LINEAGE_COLUMNS))
+    return in_order(prefetched(_parts(source)), partial(_checked_part, log, source, schema), CHECK_WORKERS)
 
 
 @dataclass
