@@ -43,7 +43,9 @@ def test_run_waits_for_an_analysts_read_only_connection(prefect_server, tmp_path
     logs = logs_in(logs_dir)
     assert main(argv(tmp_path, logs)) == 0
     monkeypatch.setenv("EXPORTAUDIT_LOCK_TIMEOUT", "120")
-    holder = hold(tmp_path / "w.duckdb", 2)
+    # Held long enough that the run reaches the warehouse while it is held, even on a loaded
+    # machine (with 2 s, the run's start-up sometimes outlasted the hold and nothing was waited for).
+    holder = hold(tmp_path / "w.duckdb", 6)
     try:
         assert main(argv(tmp_path, logs)) == 0
     finally:
