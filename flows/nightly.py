@@ -1,12 +1,14 @@
 """The nightly run as a Prefect flow (docs/outputs.md#command-line): read inputs -> ingest -> load -> rules ->
 validate -> documents -> gates -> outputs -> record run (and, in its transaction, the ledger entry,
-ledger.json and attestation.intoto.json: docs/ledger.md) -> point latest.
+ledger.json and attestation.intoto.json: docs/ledger.md) -> point latest. The run directory is
+written beside the history rows (a submitted task); the ledger seal waits for it before COMMIT.
 
 Thin wiring: each task calls one adapter or one function; no Polars logic or arithmetic lives here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -17,6 +19,7 @@ from exportaudit.prefect_env import configure_prefect
 configure_prefect()
 
 from prefect import flow, task  # noqa: E402  (Prefect reads its settings at import)
+from prefect.futures import wait  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 from exportaudit import artifacts, evaluation, history, ledger, outputs, warehouse  # noqa: E402
@@ -139,15 +142,18 @@ def write_outputs_task(out_dir: Path, run_id: str, files: dict[str, bytes]) -> P
 
 
 @task(name="record run in warehouse", **task_options)
-def record_run_task(con, run_row: dict, evaluated: evaluation.Evaluation, run_dir: Path, files: dict[str, bytes],
-                    policy: Policy, ledger_position: dict) -> None:
+def record_run_task(con, run_row: dict, evaluated: evaluation.Evaluation, run_dir_written: Callable[[], Path],
+                    files: dict[str, bytes], policy: Policy, ledger_position: dict) -> None:
     """The history rows and, in their transaction, the ledger entry with ledger.json and
-    attestation.intoto.json (docs/ledger.md#ledger-entry)."""
-    seal = partial(artifacts.seal_run_directory, run_dir=run_dir, run_id=run_row["run_id"], as_of=run_row["as_of"],
-                   generated_at=run_row["started_at"], dataset=evaluated.plan_doc["dataset"], files=files,
-                   policy=policy, evidence_ids=outputs.evidence_ids(evaluated.documents), position=ledger_position)
+    attestation.intoto.json (docs/ledger.md#ledger-entry). run_dir_written(): the run directory,
+    once every file is written (it is written while the rows go in; the seal waits for it)."""
+    seal_written = partial(artifacts.seal_run_directory, run_id=run_row["run_id"], as_of=run_row["as_of"],
+                           generated_at=run_row["started_at"], dataset=evaluated.plan_doc["dataset"], files=files,
+                           policy=policy, evidence_ids=outputs.evidence_ids(evaluated.documents),
+                           position=ledger_position)
     history.record_run(con, run_row, evaluated.plan.records, evaluated.health.exports, evaluated.health.alerts,
-                       evaluated.stored_documents, evaluated.follow_up_tables, seal=seal)
+                       evaluated.stored_documents, evaluated.follow_up_tables,
+                       seal=lambda con: seal_written(con, run_dir=run_dir_written()))
 
 
 @task(name="point latest", **task_options)
@@ -195,9 +201,15 @@ def nightly(paths_by_log: dict[str, list[str]], db: str = str(DEFAULT_DB), out: 
             trend = trend_task(con, run_row)
             position = ledger_position_task(con)  # the report shows it (docs/ledger.md#the-report-and-the-chain)
             files = render_outputs_task(evaluated, values, totals, trend, position)
-            run_dir = write_outputs_task(out_dir, run_id, files)
         with progress.step("warehouse writes"):
-            record_run_task(con, run_row, evaluated, run_dir, files, policy, position)
+            # The run directory (about a gigabyte of fsync'd JSON at 1M exports) is written in a
+            # worker thread while the history rows go in; the ledger seal waits for it before COMMIT.
+            run_dir_written = write_outputs_task.submit(out_dir, run_id, files)
+            try:
+                record_run_task(con, run_row, evaluated, run_dir_written.result, files, policy, position)
+            finally:
+                wait([run_dir_written])
+            run_dir = run_dir_written.result()
         point_latest_task(out_dir, run_id)
         publish_prefect_artifacts(evaluated.plan_doc, evaluated.health_doc, values)
     finally:

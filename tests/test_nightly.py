@@ -201,6 +201,21 @@ def test_quarantine_ratio_gate_writes_everything_then_exits_3(prefect_server, tm
     assert run(tmp_path, logs, "--policy", str(policy), db="w2.duckdb") == 0
 
 
+def test_a_run_directory_that_cannot_be_written_records_nothing(prefect_server, tmp_path, logs_dir, capsys):
+    """The run directory is written beside the history rows; the ledger seal waits for it, so a
+    failed write rolls the run back: no runs row, no ledger entry, no result rows."""
+    assert run(tmp_path, small_logs(logs_dir)) == 0
+    run_ids = [p.name for p in (tmp_path / "reports").iterdir() if p.name != "latest"]
+    (tmp_path / "blocked").write_text("a file where the output directory should be")
+    capsys.readouterr()
+    assert run(tmp_path, small_logs(logs_dir), out="blocked") == 1
+    assert "blocked" in capsys.readouterr().err
+    db = tmp_path / "w.duckdb"
+    assert [r[0] for r in query(db, "select run_id from runs")] == run_ids
+    assert query(db, "select count(*) from ledger")[0][0] == 1
+    assert query(db, "select count(distinct run_id) from retry_plan")[0][0] == 1
+
+
 def test_unusable_arguments_exit_2_without_starting_anything(tmp_path, logs_dir, capsys):
     logs = small_logs(logs_dir)
     assert run(tmp_path, logs, "--as-of", "2026-11-20T06:00:00") == 2
