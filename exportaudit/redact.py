@@ -84,11 +84,12 @@ def redact_text(text: pl.Expr, private_connector: pl.Expr | bool = False) -> pl.
     return pl.when(private_connector).then(all_hosts_hidden).otherwise(text)
 
 
-# True for every text some rule could change (a superset): one scan finds the rows to look at.
-MAY_NEED_REDACTION = (
-    r"(?i)[@?#=]|authorization|bearer|akia|asia|-----begin|://(?:localhost|\d|\[)"
-    r"|\.(?:internal|local|corp|lan)(?:[^a-z0-9-]|$)"
-)
+# A text some rule could change contains one of these (ASCII case-insensitive): one Aho-Corasick
+# scan (twice as fast as the equivalent regex) finds the rows to look at. A superset: "://l" stands
+# for "://localhost" because the rule's (?i) also matches a long s (U+017F) for "s"; the other words
+# hold no "k" or "s", the two ASCII letters with a non-ASCII case variant (the Kelvin sign, long s).
+MAY_NEED_REDACTION = ["@", "?", "#", "=", "authorization", "bearer", "akia", "asia", "-----begin",
+                      "://l", "://[", *(f"://{digit}" for digit in range(10)), ".internal", ".local", ".corp", ".lan"]
 
 # For each rule, a cheap test that is true whenever the rule could change a text (mostly a
 # literal). `redacted_column` runs a rule's regex only on the rows its trigger selects, which
@@ -152,13 +153,22 @@ def _by_distinct_value(text: pl.Series, function) -> pl.Series:
                                               maintain_order="left")["result"].alias(text.name)
 
 
+def _holding_uri(text: pl.Series, rows: pl.Series) -> pl.Series:
+    """True where `rows` is true and the text holds "://" (only those rows' texts are scanned)."""
+    chosen = rows.arg_true()
+    if len(chosen) * 2 > len(rows):
+        return rows & text.str.contains("://", literal=True).fill_null(False)
+    holding = text.gather(chosen).str.contains("://", literal=True).fill_null(False)
+    return pl.zeros(len(text), pl.Boolean, eager=True).scatter(chosen, holding)
+
+
 def redacted_column(text: pl.Series, private_connector: pl.Series | None = None) -> pl.Series:
     """`redact_text` over a whole column: one cheap scan finds the rows any rule could change,
     then each rule runs only on the rows its trigger selects."""
     private_rows = None
     if private_connector is not None:  # the any-host rule can only change text holding a URI
-        private_rows = private_connector.fill_null(False) & text.str.contains("://", literal=True).fill_null(False)
-    dirty = text.str.contains(MAY_NEED_REDACTION).fill_null(False)
+        private_rows = _holding_uri(text, private_connector.fill_null(False))
+    dirty = text.str.contains_any(MAY_NEED_REDACTION, ascii_case_insensitive=True).fill_null(False)
     if private_rows is not None:
         dirty = dirty | private_rows
     rows = dirty.arg_true()

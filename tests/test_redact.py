@@ -70,7 +70,17 @@ PIECES = st.sampled_from([
     "https://", "s3://", "user:pw@", "host.example.com", "10.0.0.1", "vault.internal", "LOCALHOST", "[::1]", ":8443",
     "/path", "?q=1", "#frag", "Authorization: ", "Bearer ", "AKIAABCDEFGHIJKLMNOP", "-----BEGIN RSA PRIVATE KEY-----",
     "sig=", "token", " ", '"', "a", "Z", "9", ".", "-", "\n", "?", "#", "@", "/", "https://h.example/p?x=1#f",
+    # letters with a non-ASCII case variant (long s, Kelvin sign), mixed case: the prefilter's literals
+    # are ASCII case-insensitive, the rules' (?i) is Unicode
+    "localho\u017ft", "\u212a", "\u017f", "bEaReR ", "aUtHoRiZaTiOn:", ".LAN", "://", "x.Corp",
 ])
+
+
+def test_prefilter_finds_a_private_host_spelt_with_a_long_s():
+    texts = pl.Series("t", ["https://localho\u017ft:8080/x", "https://LocalHost/x", "https://10.1.2.3/x"])
+    expected = pl.DataFrame({"t": texts}).select(redact_text(pl.col("t"))).to_series().to_list()
+    assert expected == ["https://[private]/x"] * 3
+    assert redacted_column(texts).to_list() == expected
 
 
 @settings(max_examples=1500, deadline=None)
