@@ -206,14 +206,17 @@ class AcceptedRecords(dict):
     tables in a temporary directory. `evaluate` removes the directory when it is done (also on error);
     close() does it for a caller that does not evaluate, and it goes when the mapping is collected."""
 
-    def __init__(self, *args, directory: Path | None = None, **kwargs):
+    def __init__(self, *args, directory: Path | None = None, run_records=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.directory = directory
         self._remove = weakref.finalize(self, shutil.rmtree, directory, True) if directory is not None else None
+        self._run_records = run_records  # this run's staging files, read too (ingest.RunRecords)
 
     def close(self) -> None:
         if self._remove is not None:
             self._remove()
+        if self._run_records is not None:
+            self._run_records.close()
 
 
 def _snapshot_directory(con) -> Path:
@@ -231,22 +234,28 @@ def _snapshot_directory(con) -> Path:
 
 
 def accepted(con, answers: tuple[str, ...] = ANSWERS, as_of: datetime | None = None,
-             release_cache: bool = False) -> AcceptedRecords:
+             release_cache: bool = False, run_records=None) -> AcceptedRecords:
     """The warehouse's accepted records of every log the given answers read (and the recorded run
     history the follow-up answers read; given the as_of to evaluate at, only the plans it can use).
     The accepted logs are snapshotted to Parquet and scanned lazily (warehouse.accepted_records), so
     the rules read only the columns and rows they use; pass the result to `evaluate`, which removes
     the snapshots. release_cache: then hand DuckDB's cached table blocks back (the night, alone on
-    its connection; not the API, whose concurrent requests share one database and its memory limit)."""
+    its connection; not the API, whose concurrent requests share one database and its memory limit).
+    run_records (ingest.RunRecords): the records this run accepted are read from their staging files
+    (warehouse.accepted_records `this_run`); they are removed with the snapshots."""
     base, follow_ups = _with_dependencies(answers)
     steps = [_STEPS[answer] for answer in base] + [_FOLLOW_UP_STEPS[answer] for answer in follow_ups]
     needed = {log: None for step in steps for log in step.logs}  # ordered, no repeats
     directory = _snapshot_directory(con)
     try:
+        staged = run_records.logs if run_records is not None else {}
         records = AcceptedRecords(
-            {log: warehouse.accepted_records(con, log, directory) if log in warehouse.ACCEPTED_SCHEMAS
+            {log: warehouse.accepted_records(con, log, directory, (staged[log], run_records.run_id)
+                                             if log in staged else None)
+             if log in warehouse.ACCEPTED_SCHEMAS
              else history.history_records(con, log, as_of) if log in history.HISTORY_INPUTS
-             else warehouse.report_records(con, log) for log in needed}, directory=directory)
+             else warehouse.report_records(con, log) for log in needed}, directory=directory,
+            run_records=run_records)
         if release_cache:  # the rules read the snapshots, not DuckDB's cache
             warehouse.release_cached_blocks(con)
         return records

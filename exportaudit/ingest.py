@@ -7,7 +7,8 @@ transaction, each log is staged and written:
 - staging (`stage_log`, in a worker thread, touching no connection): the log's new sources are
   read a batch at a time (one batch ahead, in a thread of its own); each slice of a batch is
   redacted and checked (Polars, two slices at once, kept in order), its valid records are written
-  to a staging Parquet file (`<db>.ingest.tmp/`, removed at the end) and its invalid ones, with
+  to a staging Parquet file (`<db>.ingest.tmp/`, removed at the end unless the caller keeps the
+  accepted records' files for its rules: `RunRecords`) and its invalid ones, with
   their raw text, to a quarantine staging file;
 - writing (`write_log`, on the caller's connection, while the next log is staged): duplicates are
   resolved in SQL (`resolve_duplicates`) over the staged keys and the table's accepted records,
@@ -50,13 +51,14 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import polars as pl
 
@@ -268,6 +270,32 @@ class StagedLog:
     reads: list[tuple[int, int]]  # per source: rows read, rows invalid
 
 
+class StagedAccepted(NamedTuple):
+    """A log's records accepted by this run, as staged: the staging files they were inserted from,
+    less the staged records not inserted (duplicates and conflicts, by `__order`)."""
+    paths: list[Path]
+    not_accepted: pl.Series  # __order of the staged records that were not inserted
+    had_rows: bool  # the table already held records of earlier runs
+
+
+class RunRecords:
+    """This run's accepted records, left in their staging files by `ingest(..., kept=)` so that the
+    night's rules read them there instead of copying them back out of the warehouse
+    (warehouse.accepted_records). close() removes the files (also when the object is collected)."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.logs: dict[str, StagedAccepted] = {}
+        self._remove = None
+
+    def keep(self, directory: Path) -> None:
+        self._remove = weakref.finalize(self, shutil.rmtree, directory, True)
+
+    def close(self) -> None:
+        if self._remove is not None:
+            self._remove()
+
+
 class _Cancelled(Exception):
     """The caller stopped (it failed): staging ends at the next batch."""
 
@@ -371,8 +399,10 @@ def _insert_accepted(con, log: Log, staged: str, decided: pl.DataFrame, run_id: 
             con.unregister("_not_accepted")
 
 
-def write_log(con, staged: StagedLog, run_id: str, now: datetime, stage: Path) -> None:
-    """Write one staged log: accepted rows, quarantine rows and ingested_files rows."""
+def write_log(con, staged: StagedLog, run_id: str, now: datetime, stage: Path,
+              kept: RunRecords | None = None) -> None:
+    """Write one staged log: accepted rows, quarantine rows and ingested_files rows. kept: the staged
+    files of the accepted rows are left in place and named there."""
     log, sources, read = staged.log, staged.sources, staged.reads
     had_rows = con.execute(f"select exists (select 1 from {log.name})").fetchall()[0][0]
     staged_paths, quarantine_paths = staged.valid_paths, list(staged.quarantine_paths)
@@ -422,24 +452,29 @@ def write_log(con, staged: StagedLog, run_id: str, now: datetime, stage: Path) -
         warehouse.append(con, "ingested_files", accounting)
     finally:
         con.unregister("_ingest_files")
-    for path in [*staged_paths, *quarantine_paths]:
+    if kept is not None and staged_paths:
+        kept.logs[log.name] = StagedAccepted(staged_paths, decided["__order"], had_rows)
+    for path in [*([] if kept is not None else staged_paths), *quarantine_paths]:
         path.unlink(missing_ok=True)
 
 
-def stage_directory(con) -> Path:
-    """Where a run's staging files go: next to the warehouse file (`<db>.ingest.tmp/`, emptied
-    first: a crashed run may have left files), or a temporary directory for an in-memory one."""
+def stage_directory(con, purpose: str = "ingest") -> Path:
+    """Where a run's staging files go: next to the warehouse file (`<db>.<purpose>.tmp/`, emptied
+    first: a crashed run may have left files), or a temporary directory for an in-memory one.
+    The logs' (kept until the rules have run, RunRecords) and the S3 reports' have their own."""
     rows = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchall()
     if rows and rows[0][0]:
-        folder = Path(rows[0][0]).with_name(Path(rows[0][0]).name + ".ingest.tmp")
+        folder = Path(rows[0][0]).with_name(f"{Path(rows[0][0]).name}.{purpose}.tmp")
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         return folder
     return Path(tempfile.mkdtemp(prefix="exportaudit-ingest-"))
 
 
-def ingest(con, sources: list[InputSource], run_id: str, now: datetime) -> list[FileAccount]:
-    """Ingest every new source in one transaction; sources already ingested (same log and sha256) are skipped."""
+def ingest(con, sources: list[InputSource], run_id: str, now: datetime,
+           kept: RunRecords | None = None) -> list[FileAccount]:
+    """Ingest every new source in one transaction; sources already ingested (same log and sha256) are
+    skipped. kept: the staging files of the accepted records are kept (in `kept`, which removes them)."""
     already = {(log, sha) for log, sha in con.execute("select log, file_sha256 from ingested_files").fetchall()}
     new_by_log: dict[str, list[InputSource]] = {}
     skipped: list[tuple[InputSource, bool]] = []
@@ -456,14 +491,21 @@ def ingest(con, sources: list[InputSource], run_id: str, now: datetime) -> list[
     # DuckDB's insert overlap on two cores); a failure on either side rolls everything back.
     staged_logs = prefetched(stage_log(LOGS[log_name], log_sources, stage, cancel)
                               for log_name, log_sources in new_by_log.items())
+    committed = False
     try:
         with warehouse.transaction(con):
             for staged in staged_logs:
-                write_log(con, staged, run_id, now, stage)
+                write_log(con, staged, run_id, now, stage, kept)
+        committed = True
     finally:
         cancel.set()
         staged_logs.close()
-        shutil.rmtree(stage, ignore_errors=True)
+        if kept is not None and committed:
+            kept.keep(stage)
+        else:
+            if kept is not None:
+                kept.logs.clear()
+            shutil.rmtree(stage, ignore_errors=True)
 
     counts = {
         (row[0], row[1]): row[2:]

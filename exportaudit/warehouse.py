@@ -346,28 +346,45 @@ def append(con, table: str, frame: pl.DataFrame) -> None:
         con.unregister("_append_frame")
 
 
-def accepted_records(con, log: str, directory: Path | None = None) -> pl.LazyFrame:
+def accepted_records(con, log: str, directory: Path | None = None, this_run=None) -> pl.LazyFrame:
     """Every accepted record of a log, in its stored types (contract fields, and the columns derived
     at ingest: the S3 identity of archives).
 
     directory: where to snapshot the table as Parquet (DuckDB's COPY streams it in bounded memory,
     read-only connections too); the records are then a scan of that file, so the rules read only
     the columns and row groups they use (projection and predicate pushdown). The caller removes the
-    directory once the rules have run. Without one: read whole into memory."""
+    directory once the rules have run. Without one: read whole into memory.
+
+    this_run (with a directory): the records the current run accepted, still in the staging files
+    they were inserted from (ingest.StagedAccepted, of the run `this_run.run_id`); they are scanned
+    there, and only the records of earlier runs are copied out of the table (none when the table was
+    empty before the run). The same records, without writing and reading them once more."""
     fields = LOGS[log].field_names + list(DERIVED_COLUMNS.get(log, ()))
-    schema = ACCEPTED_SCHEMAS[log]
-    query = f"select {', '.join(_ident(f) for f in fields)} from {log}"
+    columns = ", ".join(_ident(f) for f in fields)
     if directory is None:
-        frame = con.sql(query).pl().lazy()
-    else:
-        path = Path(directory) / f"{log}.parquet"
-        quoted = str(path).replace("'", "''")
-        con.execute(f"COPY ({query}) TO '{quoted}' (FORMAT parquet, COMPRESSION lz4)")
-        frame = pl.scan_parquet(path)
-    stored = frame.collect_schema()
+        return _in_stored_types(con.sql(f"select {columns} from {log}").pl().lazy(), log, fields)
+    if this_run is None:
+        return _in_stored_types(_snapshot(con, f"select {columns} from {log}", Path(directory) / f"{log}.parquet"),
+                                log, fields)
+    staged, run_id = this_run
+    parts = [pl.scan_parquet(staged.paths).filter(~pl.col("__order").is_in(staged.not_accepted.implode()))
+             .select(fields)]
+    if staged.had_rows:
+        earlier = f"select {columns} from {log} where ingest_run_id is distinct from {_quote(run_id)}"
+        parts.insert(0, _snapshot(con, earlier, Path(directory) / f"{log}.parquet"))
+    return pl.concat([_in_stored_types(part, log, fields) for part in parts])
+
+
+def _snapshot(con, query: str, path: Path) -> pl.LazyFrame:
+    quoted = str(path).replace("'", "''")
+    con.execute(f"COPY ({query}) TO '{quoted}' (FORMAT parquet, COMPRESSION lz4)")
+    return pl.scan_parquet(path)
+
+
+def _in_stored_types(frame: pl.LazyFrame, log: str, fields: list[str]) -> pl.LazyFrame:
+    schema, stored = ACCEPTED_SCHEMAS[log], frame.collect_schema()
     # Cast only the columns whose type differs: a no-op cast would stop predicates being pushed to the scan.
-    casts = [pl.col(f).cast(schema.columns[f].dtype.type) for f in fields
-             if stored[f] != schema.columns[f].dtype.type]
+    casts = [pl.col(f).cast(schema.columns[f].dtype.type) for f in fields if stored[f] != schema.columns[f].dtype.type]
     return frame.with_columns(casts) if casts else frame
 
 

@@ -25,7 +25,9 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from exportaudit import artifacts, evaluation, history, ledger, outputs, warehouse  # noqa: E402
 from exportaudit.faults import checkpoint  # noqa: E402
 from exportaudit.gates import gates, quarantine_ratio  # noqa: E402
-from exportaudit.ingest import DecodedInputs, FileAccount, ingest, read_inputs, rows_quarantined  # noqa: E402
+from exportaudit.ingest import (  # noqa: E402
+    DecodedInputs, FileAccount, RunRecords, ingest, read_inputs, rows_quarantined,
+)
 from exportaudit.metrics import run_metrics  # noqa: E402
 from exportaudit.policy import Policy, load_policy  # noqa: E402
 from exportaudit.prefect_artifacts import publish_prefect_artifacts  # noqa: E402
@@ -67,8 +69,9 @@ def read_real_sources_task(real_sources: dict[str, list[str]] | None, preread: R
 
 
 @task(name="ingest", **task_options)
-def ingest_task(con, decoded, sources: RealSources, run_id: str, now: datetime) -> list[FileAccount]:
-    return ingest(con, log_sources(decoded, sources), run_id, now)
+def ingest_task(con, decoded, sources: RealSources, run_id: str, now: datetime,
+                run_records: RunRecords) -> list[FileAccount]:
+    return ingest(con, log_sources(decoded, sources), run_id, now, kept=run_records)
 
 
 @task(name="ingest S3 reports", **task_options)
@@ -77,8 +80,8 @@ def ingest_reports_task(con, sources: RealSources, run_id: str, now: datetime) -
 
 
 @task(name="load accepted records", **task_options)
-def load_accepted_task(con, as_of: datetime) -> dict:
-    return evaluation.accepted(con, evaluation.NIGHT_ANSWERS, as_of, release_cache=True)
+def load_accepted_task(con, as_of: datetime, run_records: RunRecords) -> dict:
+    return evaluation.accepted(con, evaluation.NIGHT_ANSWERS, as_of, release_cache=True, run_records=run_records)
 
 
 @task(name="evidence context", **task_options)
@@ -182,14 +185,15 @@ def nightly(paths_by_log: dict[str, list[str]], db: str = str(DEFAULT_DB), out: 
         decoded = read_inputs_task(paths_by_log, preread)
         sources = read_real_sources_task(real_sources, preread_sources)
     con = warehouse.connect(db)
+    run_records = RunRecords(run_id)  # this run's accepted records, read by the rules where ingest staged them
     try:
         warehouse.ensure_schema(con)
         with progress.step("ingest"):
-            log_accounts = ingest_task(con, decoded, sources, run_id, started_at)
+            log_accounts = ingest_task(con, decoded, sources, run_id, started_at, run_records)
             report_accounts = ingest_reports_task(con, sources, run_id, started_at)
         accounts = [*log_accounts, *report_accounts]
         with progress.step("load accepted records"):
-            accepted = load_accepted_task(con, as_of)
+            accepted = load_accepted_task(con, as_of, run_records)
         context = context_task(con, run_id, as_of, started_at, generated_by, accounts)
         evaluated = evaluate_task(accepted, as_of, policy, context, progress)  # timed as rules, validation, documents
         with progress.step("artifacts and report"):
@@ -213,6 +217,7 @@ def nightly(paths_by_log: dict[str, list[str]], db: str = str(DEFAULT_DB), out: 
         point_latest_task(out_dir, run_id)
         publish_prefect_artifacts(evaluated.plan_doc, evaluated.health_doc, values)
     finally:
+        run_records.close()
         con.close()
     return NightResult(run_id=run_id, exit_code=run_row["exit_code"], status=run_row["status"], run_dir=run_dir,
                        gates_failed=gates_failed, plan_summary=evaluated.plan_doc["summary"],

@@ -179,7 +179,7 @@ def ingest_reports(con, sources: RealSources, run_id: str, now: datetime) -> lis
     """Write every new report of `sources` (checked already) in one transaction; per-file accounts
     for the evidence `inputs`, reports already ingested listed as skipped."""
     already = _already_ingested(con)
-    stage = stage_directory(con)
+    stage = stage_directory(con, "reports")
     inventory = _ReportWriter(con, INVENTORY_LOG, "s3_inventory_reports", "s3_inventory_rows", run_id, now, stage)
     batch = _ReportWriter(con, BATCH_LOG, "s3_batch_reports", "s3_batch_rows", run_id, now, stage)
     try:
