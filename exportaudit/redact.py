@@ -113,15 +113,20 @@ _QUERY_RULE, _FRAGMENT_RULE = _URI_RULES[1], _URI_RULES[2]
 _WHOLE_URI = r"^[A-Za-z][A-Za-z0-9+.\-]*://[^" + _URI_STOP + r"]*$"
 
 
+def _before_first(character: str) -> pl.Expr:
+    return pl.col("text").str.splitn(character, 2).struct.field("field_0")
+
+
 def _query_and_fragment(text: pl.Series) -> pl.Series:
     """The query rule then the fragment rule, on a column (slicing for whole URIs, regex for the rest)."""
     whole = (text.str.contains(_WHOLE_URI) & (text.str.count_matches("://", literal=True) == 1)).fill_null(False)
     frame = pl.DataFrame({"text": text, "whole": whole}).with_columns(
         q=pl.col("text").str.find("?", literal=True), h=pl.col("text").str.find("#", literal=True))
     query_first = pl.col("q").is_not_null() & (pl.col("h").is_null() | (pl.col("q") < pl.col("h")))
+    # find gives byte offsets and slice counts characters: the text is cut with splitn instead.
     sliced = (
-        pl.when(query_first).then(pl.concat_str([pl.col("text").str.slice(0, pl.col("q")), pl.lit("?REDACTED")]))
-        .when(pl.col("h").is_not_null()).then(pl.col("text").str.slice(0, pl.col("h")))
+        pl.when(query_first).then(pl.concat_str([_before_first("?"), pl.lit("?REDACTED")]))
+        .when(pl.col("h").is_not_null()).then(_before_first("#"))
         .otherwise(pl.col("text"))
     )
     fast = frame.select(pl.when(pl.col("whole")).then(sliced).otherwise(pl.col("text"))).to_series().alias(text.name)

@@ -72,8 +72,17 @@ PIECES = st.sampled_from([
     "sig=", "token", " ", '"', "a", "Z", "9", ".", "-", "\n", "?", "#", "@", "/", "https://h.example/p?x=1#f",
     # letters with a non-ASCII case variant (long s, Kelvin sign), mixed case: the prefilter's literals
     # are ASCII case-insensitive, the rules' (?i) is Unicode
-    "localho\u017ft", "\u212a", "\u017f", "bEaReR ", "aUtHoRiZaTiOn:", ".LAN", "://", "x.Corp",
+    "localho\u017ft", "\u212a", "\u017f", "\u00e9", "bEaReR ", "aUtHoRiZaTiOn:", ".LAN", "://", "x.Corp",
 ])
+
+
+def test_a_query_after_non_ascii_text_is_cut_whole():
+    """The fast path for whole URIs cuts at the first "?" or "#": by character, not by byte."""
+    texts = pl.Series("t", ["https://h\u00e9\u00e9\u00e9.example/x?a=1&b=SECRET", "https://a.example/\u00e9#frag-secret",
+                            "https://\u212a.example/?q=1"])
+    expected = ["https://h\u00e9\u00e9\u00e9.example/x?REDACTED", "https://a.example/\u00e9", "https://\u212a.example/?REDACTED"]
+    assert pl.DataFrame({"t": texts}).select(redact_text(pl.col("t"))).to_series().to_list() == expected
+    assert redacted_column(texts).to_list() == expected
 
 
 def test_prefilter_finds_a_private_host_spelt_with_a_long_s():
