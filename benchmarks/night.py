@@ -40,6 +40,7 @@ def main() -> None:
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         result = nightly(paths, db=str(work / "w.duckdb"), out=str(work / "reports"), as_of=args.as_of)
     night_seconds = time.monotonic() - started
+    flow_finished_at = time.time()  # the parent's launch time to here: the run's own wall (no API probe)
 
     latencies = api_latencies(work / "w.duckdb", args.as_of, args.api_requests)
     Path(args.json).write_text(json.dumps({
@@ -51,6 +52,7 @@ def main() -> None:
         "flow_seconds": round(night_seconds, 3),
         "prefect_overhead_seconds": round(night_seconds - sum(result.stage_seconds.values()), 3),
         "import_seconds": round(import_seconds, 3),
+        "flow_finished_at": flow_finished_at,
         "api_latency_seconds": latencies,
     }, indent=2))
 

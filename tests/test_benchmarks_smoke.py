@@ -17,6 +17,7 @@ def test_benchmark_night_runs_at_a_tiny_size(prefect_env, tmp_path):
     result = json.loads(out.read_text())
     assert result["exit_code"] in (0, 3) and result["rows_read"] > 0
     assert {"ingest", "rules", "artifacts and report", "warehouse writes"} <= set(result["stage_seconds"])
-    result.update(process_wall_seconds=1.0, peak_rss_mib=1.0, microseconds_per_row=1.0)
+    assert result["flow_finished_at"] > 0  # the run wall's end (benchmarks.run: launch -> end of the flow)
+    result.update(process_wall_seconds=1.0, run_wall_seconds=0.5, peak_rss_mib=1.0, microseconds_per_row=1.0)
     table = markdown([{"exports": 50, "format": "parquet", "result": result}], machine())
-    assert "| 50 | parquet |" in table
+    assert "| 50 | parquet |" in table and "| 0.50 | 1.00 |" in table
