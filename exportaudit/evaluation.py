@@ -17,6 +17,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from pathlib import Path
@@ -284,8 +285,12 @@ def evaluate(accepted_records: dict[str, pl.LazyFrame], as_of: datetime, policy:
             for answer, step in steps.items():
                 step.validate(results[answer])
         with stage("evidence documents"):
-            documents = {answer: step.document(results[answer], policy=policy, **context)
-                         for answer, step in steps.items()}
+            # Side by side: each document's JSON encoding and hashing release the GIL, and they are
+            # the two largest (about a gigabyte of canonical JSON at 1M exports).
+            with ThreadPoolExecutor(2, thread_name_prefix="document") as pool:
+                pending = {answer: pool.submit(step.document, results[answer], policy=policy, **context)
+                           for answer, step in steps.items()}
+                documents = {answer: future.result() for answer, future in pending.items()}
         for answer in follow_ups:  # after the answer each depends on: it needs that document's evidence_id
             step, depends_on = _FOLLOW_UP_STEPS[answer], DEPENDS_ON[answer]
             with stage("rules"):
