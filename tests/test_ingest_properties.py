@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import polars as pl
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -72,3 +73,21 @@ def test_random_bytes_never_crash_the_ingester(data):
         [account] = ingest(con, read_inputs({"deliveries": [str(path)]}), "run-1", NOW)
         con.close()
     assert account.rows_read == account.rows_accepted + account.rows_quarantined + account.rows_duplicate
+
+
+TIMESTAMP_TEXTS = st.sampled_from([
+    "2026-11-19T00:00:00Z", "2026-11-19T00:00:00.123456789Z", "2026-11-19T00:00:60Z", "2026-11-19T00:00:00+02:00",
+    "2026-11-19T00:00+0200", "2026-11-19T00:00:00", "", "garbage", "2026-02-30T00:00:00Z", "2026-11-19T23:59:59.5-05",
+    "2026-11-19T12:30:45.000001+05:30",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), TIMESTAMP_TEXTS), max_size=12))
+def test_column_timestamp_parsing_equals_the_general_rule(texts):
+    """parsed_timestamps (fast paths on the rows that fit, the general rule on the rest) gives the
+    instants parsed_timestamp gives, row for row, whatever the mix."""
+    from transforms.timestamps import parsed_timestamp, parsed_timestamps
+    column = pl.Series("t", texts, dtype=pl.Utf8)
+    expected = pl.DataFrame({"t": column}).select(parsed_timestamp(pl.col("t"))).to_series()
+    assert parsed_timestamps(column).to_list() == expected.to_list()

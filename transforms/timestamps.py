@@ -57,20 +57,27 @@ _FAST_PATHS = [
 
 def parsed_timestamps(text: pl.Series) -> pl.Series:
     """`parsed_timestamp` for a whole column, fast: common spellings go through Polars' native
-    parser; only the remaining rows take the general path."""
-    result = pl.Series(text.name, [None] * len(text), dtype=UTC_US)
-    pending = text.is_not_null()
+    parser; each later path, and the general one, looks only at the rows still unparsed."""
+    result = pl.repeat(None, len(text), dtype=UTC_US, eager=True).alias(text.name)
+    pending = text.is_not_null().arg_true()  # row numbers not parsed yet
     for pattern, fmt in _FAST_PATHS:
-        fits = text.str.contains(pattern).fill_null(False)
-        if fits.any():
-            parsed = text.str.to_datetime(fmt, time_unit=UTC_US.time_unit, time_zone=UTC_US.time_zone,
-                                          strict=False).cast(UTC_US)
-            result = pl.select(pl.when(fits).then(parsed).otherwise(result)).to_series().alias(text.name)
-            pending = pending & ~fits
-    rest = pending.arg_true()
-    if len(rest):
-        general = pl.DataFrame({"text": text.gather(rest)}).select(parsed_timestamp(pl.col("text"))).to_series()
-        result = result.scatter(rest, general)
+        if len(pending) == 0:
+            break
+        candidates = text if len(pending) == len(text) else text.gather(pending)
+        fits = candidates.str.contains(pattern).fill_null(False)
+        if not fits.any():
+            continue
+        every = fits.all()
+        parsed = (candidates if every else candidates.filter(fits)).str.to_datetime(
+            fmt, time_unit=UTC_US.time_unit, time_zone=UTC_US.time_zone, strict=False).cast(UTC_US)
+        if every and len(pending) == len(text):
+            result = parsed.alias(text.name)
+        else:
+            result = result.scatter(pending if every else pending.filter(fits), parsed)
+        pending = pending.clear() if every else pending.filter(~fits)
+    if len(pending):
+        general = pl.DataFrame({"text": text.gather(pending)}).select(parsed_timestamp(pl.col("text"))).to_series()
+        result = result.scatter(pending, general)
     return result
 
 
