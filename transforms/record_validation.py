@@ -38,9 +38,9 @@ def normalised_text(decoded: pl.DataFrame, log: Log) -> pl.DataFrame:
     then valid with a null; in a required field it is `missing_required_field`, the same code as
     an absent or JSON-null value, whatever the field's type."""
     updates = []
-    for field in log.fields:
+    empties = decoded.select((pl.col(f.name) == "").any() for f in log.fields).row(0)  # one pass for all fields
+    for field, has_empty in zip(log.fields, empties):
         value = pl.col(field.name)
-        has_empty = decoded.select((value == "").any()).item()
         if has_empty:
             type_ok = f"{field.name}__type_ok"
             updates.append((pl.col(type_ok) | (value == "").fill_null(False)).alias(type_ok))
