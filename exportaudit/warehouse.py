@@ -346,7 +346,7 @@ def append(con, table: str, frame: pl.DataFrame) -> None:
         con.unregister("_append_frame")
 
 
-def accepted_records(con, log: str, directory: Path | None = None, this_run=None) -> pl.LazyFrame:
+def accepted_records(con, log: str, directory: Path | None = None, this_run: tuple | None = None) -> pl.LazyFrame:
     """Every accepted record of a log, in its stored types (contract fields, and the columns derived
     at ingest: the S3 identity of archives).
 
@@ -355,10 +355,10 @@ def accepted_records(con, log: str, directory: Path | None = None, this_run=None
     the columns and row groups they use (projection and predicate pushdown). The caller removes the
     directory once the rules have run. Without one: read whole into memory.
 
-    this_run (with a directory): the records the current run accepted, still in the staging files
-    they were inserted from (ingest.StagedAccepted, of the run `this_run.run_id`); they are scanned
-    there, and only the records of earlier runs are copied out of the table (none when the table was
-    empty before the run). The same records, without writing and reading them once more."""
+    this_run (with a directory): (ingest.StagedAccepted, run id), the records the current run
+    accepted, still in the staging files they were inserted from; they are scanned there, and only
+    the records of earlier runs are copied out of the table (none when the table was empty before
+    the run). The same records, without writing and reading them once more."""
     fields = LOGS[log].field_names + list(DERIVED_COLUMNS.get(log, ()))
     columns = ", ".join(_ident(f) for f in fields)
     if directory is None:
