@@ -114,6 +114,7 @@ _WHOLE_URI = r"^[A-Za-z][A-Za-z0-9+.\-]*://[^" + _URI_STOP + r"]*$"
 
 
 def _before_first(character: str) -> pl.Expr:
+    """Column `text` up to its first `character` (the whole text when it holds none)."""
     return pl.col("text").str.splitn(character, 2).struct.field("field_0")
 
 
