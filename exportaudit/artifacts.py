@@ -34,12 +34,30 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def write_run_directory(out_dir: Path, run_id: str, files: dict[str, bytes]) -> Path:
-    """OUT/<run_id>/ with every file, each written atomically."""
+    """OUT/<run_id>/ with every file, each written atomically: all are written to temp files first,
+    then all synced (the disk flushes one while the next is written: at 1M exports 1.3 GB), then
+    each renamed into place."""
     run_dir = out_dir / run_id
-    for number, (name, data) in enumerate(files.items()):
-        if number == len(files) // 2:
-            checkpoint("artifacts:run-directory-half-written")
-        write_atomic(run_dir / name, data)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for name, data in files.items():
+            handle, temp = tempfile.mkstemp(dir=run_dir, prefix=f".{name}.", suffix=".tmp")
+            temps.append((Path(temp), run_dir / name))
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.chmod(temp, 0o644)  # mkstemp makes 0600; reports are meant to be read
+        for temp, _ in temps:
+            with open(temp, "rb") as written:
+                os.fsync(written.fileno())
+        for number, (temp, path) in enumerate(temps):
+            if number == len(temps) // 2:
+                checkpoint("artifacts:run-directory-half-written")
+            os.replace(temp, path)
+    except BaseException:
+        for temp, _ in temps:
+            temp.unlink(missing_ok=True)
+        raise
     return run_dir
 
 
