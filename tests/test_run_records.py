@@ -19,7 +19,8 @@ NOW = datetime(2026, 11, 20, 6, tzinfo=timezone.utc)
 def test_records_read_from_staging_equal_the_warehouses(tmp_path, logs_dir):
     con = warehouse.connect(tmp_path / "w.duckdb")
     warehouse.ensure_schema(con)
-    first = {"exports": [str(write_jsonl(logs_dir / "e1.jsonl", [export_record(), export_record(export_id="exp-2")]))],
+    exports = [export_record(), export_record(export_id="exp-2")]
+    first = {"exports": [str(write_jsonl(logs_dir / "e1.jsonl", exports))],
              "deliveries": [str(write_jsonl(logs_dir / "d1.jsonl", [delivery_record(), delivery_record(attempt_id="a2")]))]}
     ingest(con, read_inputs(first), "run-1", NOW)
     second = {
