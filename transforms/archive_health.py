@@ -179,7 +179,7 @@ def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks
     references = up_to(archives, "archived_at", as_of).select(
         "reference_id", "export_id", "archived_digest", "lock_mode", "retain_until", "legal_hold")
     custody = latest_custody(custody_checks, as_of)
-    # The export ids known at as_of are those of the current exports (known_export_ids).
+    # The export ids known at as_of are those of the current exports.
     known = current.select("export_id", export_known=pl.lit(True))
     references = references.join(known, on="export_id", how="left").collect().lazy()
     orphans = references.filter(pl.col("export_known").is_null()).select("export_id", "reference_id")

@@ -16,12 +16,8 @@ def up_to(records: pl.LazyFrame, date_column: str, as_of: datetime) -> pl.LazyFr
 
 
 def current_exports(exports: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
-    """One row per export known at as_of: its latest state (greatest updated_at <= as_of)."""
+    """One row per export known at as_of (one with a record at or before it): its latest state
+    (greatest updated_at <= as_of)."""
     # (export_id, updated_at) is the natural key: exactly one record per export has the greatest updated_at.
     in_scope = up_to(exports, "updated_at", as_of)
     return in_scope.filter(pl.col("updated_at") == pl.col("updated_at").max().over("export_id"))
-
-
-def known_export_ids(exports: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
-    """Export ids with at least one record at or before as_of."""
-    return up_to(exports, "updated_at", as_of).select("export_id").unique()

@@ -15,7 +15,7 @@ import polars as pl
 from exportaudit.vocabulary import (
     AMBIGUOUS, DECISIONS, HOLD, PERMANENT, RETRY, SCHEDULED_DECISIONS, SUPPRESS, THROTTLED, UNAVAILABLE, UNKNOWN, WAIT,
 )
-from transforms.current_state import current_exports, known_export_ids, up_to
+from transforms.current_state import current_exports, up_to
 from transforms.timestamps import UTC_US
 
 PLAN_COLUMNS = (
@@ -135,8 +135,9 @@ class RetryPlan(NamedTuple):
 
 def retry_plan(deliveries: pl.LazyFrame, exports: pl.LazyFrame, as_of: datetime, policy) -> RetryPlan:
     """docs/retry-plan.md: one record per undelivered delivery with a failed attempt, with decision and reason."""
-    current = current_exports(exports, as_of).select("export_id", "release_record_ref", "verification_state")
-    known = known_export_ids(exports, as_of).with_columns(export_known=pl.lit(True))
+    # An export is known at as_of exactly when it has a current state: one join gives both.
+    current = current_exports(exports, as_of).select("export_id", "release_record_ref", "verification_state",
+                                                     export_known=pl.lit(True))
     attempts = delivery_attempts(deliveries, as_of).filter(pl.col("failed_attempts") >= 1).collect(engine="streaming")
     recovered = attempts.filter(pl.col("delivered_attempts") >= 1).height
     undelivered = attempts.lazy().filter(pl.col("delivered_attempts") == 0)
@@ -144,7 +145,6 @@ def retry_plan(deliveries: pl.LazyFrame, exports: pl.LazyFrame, as_of: datetime,
         undelivered.join(last_attempts(deliveries, undelivered, as_of),
                          on=["export_id", "destination"], how="left")
         .join(current, on="export_id", how="left")
-        .join(known, on="export_id", how="left")
     )
 
     backoff = pl.col("backoff_us")
