@@ -72,7 +72,7 @@ def _instant_text(value: datetime | str) -> str:
 
 def artifact_digests(files: Mapping[str, bytes]) -> dict[str, str]:
     """name -> sha256 of the bytes of each run-directory file, leaving out ledger.json and
-    attestation.intoto.json (pass the very bytes given to write_run_directory)."""
+    attestation.intoto.json (pass the very bytes given to RunDirectoryWriter.finish)."""
     return {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())
             if name not in NOT_ARTIFACTS}
 

@@ -92,9 +92,13 @@ def context_task(con, run_id: str, as_of: datetime, started_at: datetime, genera
 
 
 @task(name="rules, validation, evidence documents", **task_options)
-def evaluate_task(accepted: dict, as_of: datetime, policy: Policy, context: dict, progress: Progress):
+def evaluate_task(accepted: dict, as_of: datetime, policy: Policy, context: dict, progress: Progress,
+                  run_directory: artifacts.RunDirectoryWriter):
+    """Each evidence document's file is started in the run directory as soon as the document exists."""
     checkpoint("rules:start")
-    return evaluation.evaluate(accepted, as_of, policy, context, evaluation.NIGHT_ANSWERS, stage=progress.step)
+    return evaluation.evaluate(accepted, as_of, policy, context, evaluation.NIGHT_ANSWERS, stage=progress.step,
+                               on_document=lambda answer, document: run_directory.stage(
+                                   outputs.DOCUMENT_FILES[answer], document.canonical_bytes()))
 
 
 @task(name="gates", **task_options)
@@ -140,8 +144,8 @@ def render_outputs_task(evaluated: evaluation.Evaluation, values: dict, totals: 
 
 
 @task(name="write run directory", **task_options)
-def write_outputs_task(out_dir: Path, run_id: str, files: dict[str, bytes]) -> Path:
-    return artifacts.write_run_directory(out_dir, run_id, files)
+def write_outputs_task(run_directory: artifacts.RunDirectoryWriter, files: dict[str, bytes]) -> Path:
+    return run_directory.finish(files)
 
 
 @task(name="record run in warehouse", **task_options)
@@ -186,6 +190,7 @@ def nightly(paths_by_log: dict[str, list[str]], db: str = str(DEFAULT_DB), out: 
         sources = read_real_sources_task(real_sources, preread_sources)
     con = warehouse.connect(db)
     run_records = RunRecords(run_id)  # this run's accepted records, read by the rules where ingest staged them
+    run_directory = None
     try:
         warehouse.ensure_schema(con)
         with progress.step("ingest"):
@@ -195,7 +200,9 @@ def nightly(paths_by_log: dict[str, list[str]], db: str = str(DEFAULT_DB), out: 
         with progress.step("load accepted records"):
             accepted = load_accepted_task(con, as_of, run_records)
         context = context_task(con, run_id, as_of, started_at, generated_by, accounts)
-        evaluated = evaluate_task(accepted, as_of, policy, context, progress)  # timed as rules, validation, documents
+        run_directory = artifacts.RunDirectoryWriter(out_dir, run_id)
+        evaluated = evaluate_task(accepted, as_of, policy, context, progress,  # timed as rules, validation, documents
+                                  run_directory)
         with progress.step("artifacts and report"):
             gates_failed = gates_task(policy, fail_on, accounts, evaluated.health_doc["summary"],
                                       evaluated.executions_doc["summary"], evaluated.acknowledgements_doc["summary"])
@@ -208,7 +215,7 @@ def nightly(paths_by_log: dict[str, list[str]], db: str = str(DEFAULT_DB), out: 
         with progress.step("warehouse writes"):
             # The run directory (about a gigabyte of fsync'd JSON at 1M exports) is written in a
             # worker thread while the history rows go in; the ledger seal waits for it before COMMIT.
-            run_dir_written = write_outputs_task.submit(out_dir, run_id, files)
+            run_dir_written = write_outputs_task.submit(run_directory, files)
             try:
                 record_run_task(con, run_row, evaluated, run_dir_written.result, files, policy, position)
             finally:
@@ -216,6 +223,10 @@ def nightly(paths_by_log: dict[str, list[str]], db: str = str(DEFAULT_DB), out: 
             run_dir = run_dir_written.result()
         point_latest_task(out_dir, run_id)
         publish_prefect_artifacts(evaluated.plan_doc, evaluated.health_doc, values)
+    except BaseException:
+        if run_directory is not None:  # what the run staged there, never renamed into place
+            run_directory.discard()
+        raise
     finally:
         run_records.close()
         con.close()
