@@ -11,7 +11,7 @@ CRASH_POINTS = (
     "ingest:inserted-accepted",  # inside the ingest transaction, after the accepted rows
     "rules:start",
     "artifacts:run-directory-half-written",
-    "warehouse:inserted-run",  # inside the history transaction, after the runs row
+    "warehouse:inserted-run",  # inside the history transaction, after the run's rows (runs, results, documents)
     "ledger:appended",  # inside the history transaction, after the ledger entry (docs/ledger.md)
     "ledger:files-written",  # ... and after ledger.json and attestation.intoto.json, before COMMIT
     "latest:before-switch",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import NamedTuple
 
@@ -138,18 +139,19 @@ def record_run(con, row: dict, plan: pl.DataFrame, health_exports: pl.DataFrame,
     before COMMIT, in the transaction: appends the run's ledger entry and writes ledger.json and
     attestation.intoto.json (artifacts.seal_run_directory, docs/ledger.md#ledger-entry)."""
     run_id = row["run_id"]
-    stored = [_document_row(run_id, name, document) for name, document in (documents or {}).items()]
     columns = [name for name, _, _ in warehouse.EVIDENCE_DOCUMENTS_COLUMNS]
-    with warehouse.transaction(con):
-        for values in stored:  # first, so the crash point below falls after them too
-            con.execute(f"insert into evidence_documents ({', '.join(columns)}) "
-                        f"values ({', '.join('?' for _ in columns)})", values)
+    # The documents are compressed (zstd releases the GIL) while the result rows go in.
+    with ThreadPoolExecutor(1, thread_name_prefix="compress") as pool, warehouse.transaction(con):
+        stored = [pool.submit(_document_row, run_id, name, document) for name, document in (documents or {}).items()]
         warehouse.append(con, "runs", pl.DataFrame([row]).with_columns(
             pl.col("as_of", "started_at", "finished_at").cast(UTC_US)))
-        checkpoint("warehouse:inserted-run")
         for table, frame in (("retry_plan", plan), ("archive_health", health_exports), ("archive_alerts", alerts),
                              *(results or {}).items()):
             warehouse.append(con, table, frame.select(pl.lit(run_id).alias("run_id"), pl.all()))
+        for values in stored:
+            con.execute(f"insert into evidence_documents ({', '.join(columns)}) "
+                        f"values ({', '.join('?' for _ in columns)})", values.result())
+        checkpoint("warehouse:inserted-run")  # every row of the run inserted, nothing committed
         if seal is not None:
             seal(con)
 

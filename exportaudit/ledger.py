@@ -70,10 +70,12 @@ def _instant_text(value: datetime | str) -> str:
     return value
 
 
-def artifact_digests(files: Mapping[str, bytes]) -> dict[str, str]:
+def artifact_digests(files: Mapping[str, bytes], known: Mapping[str, str] | None = None) -> dict[str, str]:
     """name -> sha256 of the bytes of each run-directory file, leaving out ledger.json and
-    attestation.intoto.json (pass the very bytes given to RunDirectoryWriter.finish)."""
-    return {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())
+    attestation.intoto.json (pass the very bytes given to RunDirectoryWriter.finish). known: sha256s
+    already computed from these very bytes, by name (the writer hashes each file as it writes it)."""
+    known = known or {}
+    return {name: known.get(name) or hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())
             if name not in NOT_ARTIFACTS}
 
 

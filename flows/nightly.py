@@ -149,8 +149,9 @@ def write_outputs_task(run_directory: artifacts.RunDirectoryWriter, files: dict[
 
 
 @task(name="record run in warehouse", **task_options)
-def record_run_task(con, run_row: dict, evaluated: evaluation.Evaluation, run_dir_written: Callable[[], Path],
-                    files: dict[str, bytes], policy: Policy, ledger_position: dict) -> None:
+def record_run_task(con, run_row: dict, evaluated: evaluation.Evaluation, run_directory: artifacts.RunDirectoryWriter,
+                    run_dir_written: Callable[[], Path], files: dict[str, bytes], policy: Policy,
+                    ledger_position: dict) -> None:
     """The history rows and, in their transaction, the ledger entry with ledger.json and
     attestation.intoto.json (docs/ledger.md#ledger-entry). run_dir_written(): the run directory,
     once every file is written (it is written while the rows go in; the seal waits for it)."""
@@ -158,9 +159,13 @@ def record_run_task(con, run_row: dict, evaluated: evaluation.Evaluation, run_di
                            generated_at=run_row["started_at"], dataset=evaluated.plan_doc["dataset"], files=files,
                            policy=policy, evidence_ids=outputs.evidence_ids(evaluated.documents),
                            position=ledger_position)
+
+    def seal(con):
+        run_dir = run_dir_written()  # every file written, and hashed as it was written
+        return seal_written(con, run_dir=run_dir, digests=run_directory.digests)
+
     history.record_run(con, run_row, evaluated.plan.records, evaluated.health.exports, evaluated.health.alerts,
-                       evaluated.stored_documents, evaluated.follow_up_tables,
-                       seal=lambda con: seal_written(con, run_dir=run_dir_written()))
+                       evaluated.stored_documents, evaluated.follow_up_tables, seal=seal)
 
 
 @task(name="point latest", **task_options)
@@ -217,7 +222,8 @@ def nightly(paths_by_log: dict[str, list[str]], db: str = str(DEFAULT_DB), out: 
             # worker thread while the history rows go in; the ledger seal waits for it before COMMIT.
             run_dir_written = write_outputs_task.submit(run_directory, files)
             try:
-                record_run_task(con, run_row, evaluated, run_dir_written.result, files, policy, position)
+                record_run_task(con, run_row, evaluated, run_directory, run_dir_written.result, files, policy,
+                                position)
             finally:
                 wait([run_dir_written])
             run_dir = run_dir_written.result()

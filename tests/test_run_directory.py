@@ -3,6 +3,8 @@ once; every file lands whole, by rename; nothing temporary is left behind, also 
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from exportaudit import artifacts
@@ -23,6 +25,8 @@ def test_a_staged_file_is_not_written_again_and_every_file_lands(tmp_path, monke
     assert writes == ["report.md"]  # the staged document was written once, before finish
     assert listing(run_dir) == ["report.md", "retry-plan.json"]
     assert (run_dir / "retry-plan.json").read_bytes() == document and (run_dir / "report.md").read_bytes() == b"# report"
+    assert writer.digests == {name: hashlib.sha256((run_dir / name).read_bytes()).hexdigest()
+                              for name in ("retry-plan.json", "report.md")}
 
 
 def test_a_file_staged_with_other_bytes_is_written_again(tmp_path):
@@ -30,6 +34,7 @@ def test_a_file_staged_with_other_bytes_is_written_again(tmp_path):
     writer.stage("retry-plan.json", b"old")
     run_dir = writer.finish({"retry-plan.json": b"new"})
     assert listing(run_dir) == ["retry-plan.json"] and (run_dir / "retry-plan.json").read_bytes() == b"new"
+    assert writer.digests == {"retry-plan.json": hashlib.sha256(b"new").hexdigest()}
 
 
 def test_a_failed_finish_or_a_discard_leaves_no_temp_file(tmp_path):
