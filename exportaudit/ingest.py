@@ -190,7 +190,8 @@ def _quarantine_text(records: pl.DataFrame, source: InputSource, log: Log) -> pl
 
 
 def _staged(path: Path, frame: pl.DataFrame) -> Path:
-    """A staging Parquet file (lz4, no statistics: fast to write, read back once by DuckDB)."""
+    """A staging Parquet file (lz4, no statistics: fast to write; read back by DuckDB, and the valid
+    records' files also by the night's rules when kept: RunRecords)."""
     frame.write_parquet(path, compression="lz4", statistics=False)
     return path
 
