@@ -449,3 +449,75 @@ def test_parquet_raw_texts_are_the_asked_rows_own_cells_across_row_groups(tmp_pa
     assert source.raw_texts(pl.Series([8, 2, 10, 4])).to_list() == [
         '{"attempt_id":"a8","http_status":508}', '{"attempt_id":"a2","http_status":502}',
         '{"attempt_id":"a10","http_status":510}', '{"attempt_id":"a4","http_status":504}']
+
+
+def _typed_parquet(path):
+    """A deliveries Parquet file whose columns take many Arrow types (contract fields and extra ones)."""
+    import datetime as dt
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    n = 7
+    utc = dt.timezone.utc
+    pq.write_table(pa.table({
+        "attempt_id": pa.array([f"a{i}" for i in range(n)]),
+        "export_id": pa.array(["exp-1"] * n).dictionary_encode(),
+        "destination": pa.array(["grc", None, "", "x", "y", "z", "w"], pa.large_string()),
+        "outcome": pa.array(["delivered", "failed", "broken", "failed", "failed", "failed", "delivered"]),
+        "attempted_at": pa.array([dt.datetime(2026, 11, 1, i, tzinfo=utc) for i in range(n)], pa.timestamp("ms", "America/New_York")),
+        "http_status": pa.array([200, 500, 503, None, 99, 404, 201], pa.uint16()),
+        "retry_after_seconds": pa.array([1.5, None, 3, 4, 5, 6, 7], pa.float32()),
+        "endpoint": pa.array([b"https://h/x?sig=1", None, "é".encode(), b"", b"a", b"b", b"c"]),
+        "amount": pa.array([decimal.Decimal("1.50")] * n, pa.decimal128(5, 2)),
+        "day": pa.array([dt.date(2026, 1, 2)] * n), "at": pa.array([dt.time(1, 2, 3)] * n),
+        "naive": pa.array([dt.datetime(2026, 1, 1)] * n, pa.timestamp("ns")),
+        "tags": pa.array([[1, 2]] * n), "meta": pa.array([{"k": "v"}] * n),
+        "labels": pa.array([[("k", 1)]] * n, pa.map_(pa.string(), pa.int64())),
+    }), path, row_group_size=3)
+
+
+def test_parquet_read_by_polars_decodes_as_pyarrow_does(tmp_path, monkeypatch):
+    """Polars' own Parquet reader (the fast path) gives the same decoded records and raw texts as
+    pyarrow's, type for type, whatever the window size."""
+    from exportaudit import readers
+    from exportaudit.contract import LOGS
+    path = tmp_path / "d.parquet"
+    _typed_parquet(path)
+    assert readers._polars_reads_alike(path)
+
+    def decoded(batch_rows: int, polars_reader: bool):
+        monkeypatch.setattr(readers, "PARQUET_BATCH_ROWS", batch_rows)
+        monkeypatch.setattr(readers, "_polars_reads_alike", lambda _: polars_reader)
+        source = readers.decode_file(readers.load_file("deliveries", path), LOGS["deliveries"])
+        raw = [batch.select(readers.raw_text_of(batch)).to_series().to_list() for batch in source.batches()]
+        return source.records, [text for texts in raw for text in texts], source.raw_texts(pl.Series([7, 1, 4, 5]))
+
+    expected_records, expected_raw, expected_asked = decoded(500_000, polars_reader=False)
+    assert expected_records.height == 7
+    for batch_rows in (2, 500_000):
+        records, raw, asked = decoded(batch_rows, polars_reader=True)
+        assert records.equals(expected_records)
+        assert raw == expected_raw
+        assert asked.to_list() == expected_asked.to_list() == [expected_raw[6], expected_raw[0], expected_raw[3],
+                                                               expected_raw[4]]
+
+
+def test_a_parquet_file_polars_would_type_differently_is_read_with_pyarrow(tmp_path):
+    """INT96 timestamps: pyarrow reads them as naive nanoseconds, Polars would not; the file is read
+    as before (pyarrow) and a naive instant stays a naive timestamp."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from exportaudit import readers
+    from exportaudit.contract import LOGS
+    path = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"reference_id": ["r1"], "archived_at": pa.array([dt.datetime(2026, 11, 2, 1, 2, 3)],
+                                                                             pa.timestamp("us"))}),
+                   path, use_deprecated_int96_timestamps=True)
+    assert not readers._polars_reads_alike(path)
+    source = readers.decode_file(readers.load_file("archives", path), LOGS["archives"])
+    assert source.records["archived_at"].to_list() == ["2026-11-02T01:02:03"]
+    assert source.raw_texts(pl.Series([1])).to_list() == ['{"reference_id":"r1","archived_at":"2026-11-02 01:02:03.000000000"}']
