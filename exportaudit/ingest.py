@@ -208,12 +208,18 @@ def _stage_quarantine(stage: Path, log: Log, file_index: int, part_index: int, s
 def _stage_valid(stage: Path, log: Log, file_index: int, part_index: int, valid: pl.DataFrame,
                  first_order: int) -> Path | None:
     """Write a batch's valid records to a staging file; `__order` numbers the log's valid records
-    in file and row order."""
+    in file and row order, `__key_hash` is a hash of the natural key (resolve_duplicates)."""
     if valid.height == 0:
         return None
     return _staged(stage / f"{log.name}-{file_index:06d}-{part_index:06d}.parquet", valid.with_columns(
         file_index=pl.lit(file_index, pl.Int32),
-        __order=pl.int_range(first_order, first_order + valid.height, dtype=pl.Int64)))
+        __order=pl.int_range(first_order, first_order + valid.height, dtype=pl.Int64),
+        __key_hash=key_hash(log)))
+
+
+def key_hash(log: Log) -> pl.Expr:
+    """A hash of a record's natural key: equal keys, equal hashes (within one process)."""
+    return pl.struct(log.natural_key).hash()
 
 
 def derived_columns(decoded: pl.DataFrame, log: Log) -> pl.DataFrame:
@@ -332,7 +338,7 @@ def _parquet_list(paths: list[Path]) -> str:
 def resolve_duplicates(con, log: Log, staged: str, had_rows: bool) -> pl.DataFrame:
     """Duplicates and conflicts (docs/inputs.md#duplicates-and-conflicting-duplicates), in SQL
     over the staged valid records of a log (`staged`: a relation with the contract fields,
-    file_index, source_row and __order) and the records the log's table already holds.
+    file_index, source_row, __order and __key_hash) and the records the log's table already holds.
 
     Only contested keys are looked at (met twice in this run, or already accepted by an earlier
     run). A key already accepted keeps its record: new records with equal contract values are
@@ -352,7 +358,11 @@ def resolve_duplicates(con, log: Log, staged: str, had_rows: bool) -> pl.DataFra
 
     earlier = (f" UNION SELECT DISTINCT {', '.join('s.' + k for k in key)} FROM {staged} s JOIN {table} o "
                f"ON {same('s', 'o', key)}") if had_rows else ""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _contested AS SELECT {keys} FROM {staged} GROUP BY ALL "
+    # Keys met twice are looked for among the rows whose key hash is met twice: grouping 10M
+    # integers, then the few candidate keys, takes half the time of grouping 10M keys (a hash
+    # collision only adds a candidate, which the exact grouping drops).
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _contested AS SELECT {keys} FROM {staged} WHERE __key_hash IN "
+                f"(SELECT __key_hash FROM {staged} GROUP BY ALL HAVING count(*) > 1) GROUP BY ALL "
                 f"HAVING count(*) > 1{earlier}")
     if not con.execute("SELECT count(*) FROM _contested").fetchall()[0][0]:
         con.execute("DROP TABLE _contested")

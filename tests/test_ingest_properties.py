@@ -91,3 +91,29 @@ def test_column_timestamp_parsing_equals_the_general_rule(texts):
     column = pl.Series("t", texts, dtype=pl.Utf8)
     expected = pl.DataFrame({"t": column}).select(parsed_timestamp(pl.col("t"))).to_series()
     assert parsed_timestamps(column).to_list() == expected.to_list()
+
+
+def _stored(con) -> tuple:
+    return tuple(con.execute(sql).fetchall() for sql in (
+        "select * exclude (ingest_run_id) from deliveries order by source_row, source_file_sha256",
+        "select * exclude (run_id) from quarantine order by source_file_sha256, source_row",
+        "select * exclude (run_id, ingested_at) from ingested_files order by file_sha256"))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(lines, min_size=1, max_size=3))
+def test_duplicates_do_not_depend_on_the_key_hash(chunks):
+    """The key hash only narrows the search for duplicates: with every key hashing alike (all collide),
+    the same records are accepted, quarantined and counted as duplicates."""
+    from unittest import mock
+
+    from exportaudit import ingest as ingest_module
+    with tempfile.TemporaryDirectory() as folder:
+        con, _ = _ingest_lines(Path(folder), chunks)
+        expected = _stored(con)
+        con.close()
+    with tempfile.TemporaryDirectory() as folder, \
+            mock.patch.object(ingest_module, "key_hash", lambda log: pl.lit(7, pl.UInt64)):
+        con, _ = _ingest_lines(Path(folder), chunks)
+        assert _stored(con) == expected
+        con.close()
