@@ -10,7 +10,7 @@ transaction, each log is staged and written:
   to a staging Parquet file (`<db>.ingest.tmp/`, removed at the end unless the caller keeps the
   accepted records' files for its rules: `RunRecords`) and its invalid ones, with
   their raw text, to a quarantine staging file;
-- writing (`write_log`, on the caller's connection, while the next log is staged): duplicates are
+- writing (`write_log`, on the caller's connection, while the next logs are staged): duplicates are
   resolved in SQL (`resolve_duplicates`) over the staged keys and the table's accepted records,
   the accepted records are inserted in one statement (on all of DuckDB's threads: physical row
   order is not kept), conflicting ones quarantined (their raw text read again), the quarantined
@@ -498,10 +498,12 @@ def ingest(con, sources: list[InputSource], run_id: str, now: datetime,
 
     stage = stage_directory(con)
     cancel = threading.Event()
-    # Each log is staged in a worker thread while the previous one is written (Polars' checks and
-    # DuckDB's insert overlap on two cores); a failure on either side rolls everything back.
-    staged_logs = prefetched(stage_log(LOGS[log_name], log_sources, stage, cancel)
-                              for log_name, log_sources in new_by_log.items())
+    # Logs are staged in a worker thread, up to two ahead of the one being written (Polars' checks and
+    # DuckDB's insert overlap on two cores; a staged log is files on disk, not memory): while the
+    # deliveries are written, the two smaller logs after them are staged. A failure on either side
+    # rolls everything back.
+    staged_logs = prefetched((stage_log(LOGS[log_name], log_sources, stage, cancel)
+                              for log_name, log_sources in new_by_log.items()), ahead=2)
     committed = False
     try:
         with warehouse.transaction(con):

@@ -13,13 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 _END = object()
 
 
-def prefetched(items: Iterator) -> Iterator:
-    """The items of an iterator, each computed in a worker thread while the caller uses the
-    previous one. At most two items exist at once."""
+def prefetched(items: Iterator, ahead: int = 1) -> Iterator:
+    """The items of an iterator, computed one after the other in a worker thread while the caller
+    uses earlier ones. At most `ahead` items are computed ahead of the one the caller holds."""
     with ThreadPoolExecutor(1, thread_name_prefix="prefetch") as pool:
-        pending = pool.submit(next, items, _END)
-        while (item := pending.result()) is not _END:
-            pending = pool.submit(next, items, _END)
+        pending = deque(pool.submit(next, items, _END) for _ in range(ahead))
+        while (item := pending.popleft().result()) is not _END:
+            pending.append(pool.submit(next, items, _END))
             yield item
 
 
