@@ -46,20 +46,31 @@ def records_json(frame: pl.DataFrame) -> bytes:
     return b"".join(_records_pieces(frame))
 
 
+ENCODE_PARTS = 4  # slices of a record list encoded at once (1.5M alerts: 1.3-1.4 -> 0.6-0.9 s on 2 cores)
+
+
 def _records_pieces(frame: pl.DataFrame) -> list:
     """`records_json` as bytes-like pieces, without a copy of the text: each row's JSON object and
-    a comma are encoded into one Arrow string column, whose value buffer is then the list's body."""
+    a comma are encoded into Arrow string columns (ENCODE_PARTS slices of the rows, encoded side
+    by side), whose value buffers are then the list's body, in row order."""
     if frame.height == 0:
         return [b"[]"]
     instants = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.Datetime)]
     ordered = frame.with_columns(timestamp_text(pl.col(name)).alias(name) for name in instants).select(
         sorted(frame.columns))
-    rows = ordered.select(pl.concat_str(pl.struct(pl.all()).struct.json_encode(), pl.lit(","))).to_series()
-    array = rows.rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())  # one large_string array
-    _, offsets, values = array.buffers()
-    bounds = memoryview(offsets).cast("q")  # int64 offsets of large_string
-    start, end = bounds[array.offset], bounds[array.offset + len(array)]
-    return [b"[", memoryview(values)[start:end - 1], b"]"]  # the last comma dropped
+    rows_per_part = -(-ordered.height // ENCODE_PARTS)
+    encoded = pl.collect_all([
+        ordered.slice(offset, rows_per_part).lazy().select(
+            pl.concat_str(pl.struct(pl.all()).struct.json_encode(), pl.lit(",")))
+        for offset in range(0, ordered.height, rows_per_part)])
+    pieces: list = [b"["]
+    for part in encoded:
+        array = part.to_series().rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())  # one large_string array
+        _, offsets, values = array.buffers()
+        bounds = memoryview(offsets).cast("q")  # int64 offsets of large_string
+        pieces.append(memoryview(values)[bounds[array.offset]:bounds[array.offset + len(array)]])
+    pieces[-1] = pieces[-1][:-1]  # the last comma dropped
+    return [*pieces, b"]"]
 
 
 _SPLICE = "\u0000records:{}\u0000"  # a placeholder no summary or header value can contain
