@@ -47,6 +47,9 @@ def child_night(folder: Path, api_requests: int, work_root: Path = DATA, inspect
     """One whole night on a fresh warehouse in a child process (`benchmarks.night`), measured from
     outside: process wall, peak RSS (wait4), load average. inspect(warehouse path) -> dict, when
     given, adds figures read from the night's warehouse before its working directory is removed."""
+    # The previous night's gigabytes (warehouse, run directory, removed staging) are flushed first, so
+    # this night's own fsyncs do not wait behind them: each night is measured from a quiet disk.
+    os.sync()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(dir=work_root) as work:
         out = Path(work) / "result.json"
