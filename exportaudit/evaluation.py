@@ -64,6 +64,17 @@ def _retry_plan(accepted: dict[str, pl.LazyFrame], as_of: datetime, policy: Poli
     return retry_plan_rules(accepted["deliveries"], accepted["exports"], as_of, policy)
 
 
+# The per-reference checks hold about 0.4 KB per archive reference at once (+1.9 GiB for 5M): above
+# this many references they run a bucket at a time (docs/archive-health.md#memory).
+REFERENCES_PER_BUCKET = 2_000_000
+
+
+def reference_buckets(archives: pl.LazyFrame) -> int:
+    """How many buckets of at most REFERENCES_PER_BUCKET archive references the checks run in."""
+    references = archives.select(pl.len()).collect().item()
+    return max(1, -(-references // REFERENCES_PER_BUCKET))
+
+
 def _archive_health(accepted: dict[str, pl.LazyFrame], as_of: datetime, policy: Policy) -> ArchiveHealth:
     """docs/archive-health.md over the accepted custody checks and those derived from every S3 report
     dated at or before as_of (docs/real-sources.md#how-derived-checks-combine)."""
@@ -79,7 +90,8 @@ def _archive_health(accepted: dict[str, pl.LazyFrame], as_of: datetime, policy: 
     if derived.checks.height:
         checks = pl.concat([checks, derived.checks.lazy().select(checks.collect_schema().names())],
                            how="vertical_relaxed")
-    health = archive_health_rules(accepted["exports"], archives, checks, as_of, policy)
+    health = archive_health_rules(accepted["exports"], archives, checks, as_of, policy,
+                                  reference_buckets=reference_buckets(archives))
     return health._replace(derived_custody_checks=derived.counts,
                            inconclusive_batch_results=derived.inconclusive_batch_results)
 

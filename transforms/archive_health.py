@@ -158,24 +158,27 @@ def alert_ids(alerts: pl.DataFrame) -> pl.Series:
     return hashed.get_column("alert_id")
 
 
-def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks: pl.LazyFrame,
-                   as_of: datetime, policy) -> ArchiveHealth:
-    """docs/archive-health.md: findings per reference of every verified export, missing references, orphans.
+class _ReferencePart(NamedTuple):
+    """What the per-reference checks give for one bucket of references (see archive_health)."""
+    alerts: pl.DataFrame  # export_id, reference_id, check, archive_provider, archive_uri
+    counts: pl.DataFrame  # per export: reference_count, intact_reference_count (of this bucket's references)
+    orphan_references: int
+    unchecked_references: int
+    unmatched_custody_checks: int
 
-    Memory: the rules read only the columns they use; the long descriptive ones (release_record_ref,
-    archive_provider, archive_uri) are joined in at the end, to the alert rows only (by export_id /
-    reference_id: the natural keys of the current exports and of the archives)."""
-    current = current_exports(
-        exports.select("export_id", "updated_at", "verification_state", "release_record_ref", "export_digest",
-                       "generated_at", "required_retain_until"), as_of,
-    ).drop("updated_at").collect().lazy()  # used several times below: computed once
-    verified = current.filter(pl.col("verification_state") == "verified")
-    checked_exports = verified.select(
-        "export_id", "export_digest",
-        required_retain_until=pl.coalesce(
-            "required_retain_until", pl.col("generated_at") + _days(policy.required_retention_days)
-        ),
-    )
+
+def in_bucket(records: pl.LazyFrame, bucket: int, buckets: int) -> pl.LazyFrame:
+    """The records whose reference_id falls in this bucket (of `buckets`, by a hash of the id)."""
+    if buckets == 1:
+        return records
+    return records.filter(pl.col("reference_id").hash() % buckets == bucket)
+
+
+def _reference_part(archives: pl.LazyFrame, custody_checks: pl.LazyFrame, current: pl.LazyFrame,
+                    checked_exports: pl.LazyFrame, as_of: datetime, policy) -> _ReferencePart:
+    """The per-reference checks (docs/archive-health.md) of some references: their findings, orphans,
+    unchecked references, and the custody checks that match none of them. `archives` and
+    `custody_checks` hold the same references (a bucket), `current` and `checked_exports` all exports."""
     references = up_to(archives, "archived_at", as_of).select(
         "reference_id", "export_id", "archived_digest", "lock_mode", "retain_until", "legal_hold")
     custody = latest_custody(custody_checks, as_of)
@@ -197,31 +200,69 @@ def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks
         .filter(pl.col("fires"))
         .drop("fires")
     )
-    reference_counts = checked_references.group_by("export_id").agg(
+    counts = checked_references.group_by("export_id").agg(
         reference_count=pl.len(),
         intact_reference_count=(~pl.any_horizontal(
             [pl.col(c) for c in REFERENCE_CHECKS if CHECK_SEVERITY[c] == CRITICAL])).sum(),
     )
+    del checked_references
+    orphan_alerts = orphans.select("export_id", "reference_id", check=pl.lit(ORPHAN_REFERENCE))
+    alerts = pl.concat([reference_alerts, orphan_alerts], how="vertical").collect()
+    # Late: where each alerted reference is (long columns, read for the alert rows only).
+    alerted = alerts.lazy().select("reference_id").unique()
+    locations = archives.select("reference_id", "archive_provider", "archive_uri").join(
+        alerted, on="reference_id", how="semi").collect(engine="streaming")
+    alerts = alerts.join(locations, on="reference_id", how="left")
+
+    unchecked = references.select("export_id").join(
+        current.filter(pl.col("verification_state") != "verified").select("export_id"), on="export_id", how="inner")
+    archived_ids = archives.select("reference_id").unique()
+    unmatched = up_to(custody_checks, "checked_at", as_of).join(archived_ids, on="reference_id", how="anti")
+    count = lambda frame: frame.select(pl.len()).collect().item()  # noqa: E731
+    return _ReferencePart(alerts, counts, count(orphans), count(unchecked), count(unmatched))
+
+
+def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks: pl.LazyFrame,
+                   as_of: datetime, policy, reference_buckets: int = 1) -> ArchiveHealth:
+    """docs/archive-health.md: findings per reference of every verified export, missing references, orphans.
+
+    Memory: the rules read only the columns they use; the long descriptive ones (release_record_ref,
+    archive_provider, archive_uri) are joined in at the end, to the alert rows only (by export_id /
+    reference_id: the natural keys of the current exports and of the archives). Every per-reference
+    step holds one row per reference: with reference_buckets > 1 they run on one bucket of references
+    (and their custody checks) at a time, and only the alerts and per-export counts are kept."""
+    current = current_exports(
+        exports.select("export_id", "updated_at", "verification_state", "release_record_ref", "export_digest",
+                       "generated_at", "required_retain_until"), as_of,
+    ).drop("updated_at").collect().lazy()  # used several times below: computed once
+    verified = current.filter(pl.col("verification_state") == "verified")
+    checked_exports = verified.select(
+        "export_id", "export_digest",
+        required_retain_until=pl.coalesce(
+            "required_retain_until", pl.col("generated_at") + _days(policy.required_retention_days)
+        ),
+    ).collect().lazy()
+    parts = [_reference_part(in_bucket(archives, bucket, reference_buckets),
+                             in_bucket(custody_checks, bucket, reference_buckets), current, checked_exports, as_of, policy)
+             for bucket in range(reference_buckets)]
+
+    # A reference's counts go to its export: the buckets' counts add up.
+    reference_counts = pl.concat([part.counts for part in parts]).group_by("export_id").agg(
+        pl.col("reference_count", "intact_reference_count").sum())
     checked = verified.select("export_id", "release_record_ref").collect() \
         .join(reference_counts, on="export_id", how="left").with_columns(pl.col("reference_count", "intact_reference_count").fill_null(0).cast(pl.Int64))
     missing_reference_alerts = checked.lazy().filter(pl.col("reference_count") == 0).select(
         "export_id", reference_id=pl.lit(None, pl.Utf8), check=pl.lit(MISSING_REFERENCE),
-    )
-    orphan_alerts = orphans.select("export_id", "reference_id", check=pl.lit(ORPHAN_REFERENCE))
-    alerts = pl.concat([reference_alerts, missing_reference_alerts, orphan_alerts], how="vertical").collect()
-    del checked_references
-    # Late: the descriptive columns of the alert rows. Orphans have no export record (no
-    # release_record_ref); a missing reference names no archive (no provider, no uri).
+        archive_provider=pl.lit(None, pl.Utf8), archive_uri=pl.lit(None, pl.Utf8),  # it names no archive
+    ).collect()
+    alerts = pl.concat([*(part.alerts for part in parts), missing_reference_alerts], how="vertical_relaxed")
+    # Late: the export's release record. Orphans have no export record (no release_record_ref).
     release_refs = checked.lazy().select("export_id", "release_record_ref")
-    alerted = alerts.lazy().filter(pl.col("reference_id").is_not_null()).select("reference_id").unique()
-    locations = archives.select("reference_id", "archive_provider", "archive_uri").join(
-        alerted, on="reference_id", how="semi").collect(engine="streaming")
     alerts = (
         alerts.lazy()
         .join(release_refs, on="export_id", how="left")
         .with_columns(release_record_ref=pl.when(pl.col("check") != ORPHAN_REFERENCE)
                       .then(pl.col("release_record_ref")))
-        .join(locations.lazy(), on="reference_id", how="left")
         .collect()
     )
     alerts = alerts.with_columns(
@@ -251,15 +292,10 @@ def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks
         .select(EXPORT_COLUMNS)
     )
 
-    unchecked = references.select("export_id").join(
-        current.filter(pl.col("verification_state") != "verified").select("export_id"), on="export_id", how="inner")
-    archived_ids = archives.select("reference_id").unique()
-    unmatched = up_to(custody_checks, "checked_at", as_of).join(archived_ids, on="reference_id", how="anti")
-    count = lambda frame: frame.select(pl.len()).collect().item()  # noqa: E731
     return ArchiveHealth(
         exports=export_records,
         alerts=alerts,
-        orphan_references=count(orphans),
-        unchecked_references=count(unchecked),
-        unmatched_custody_checks=count(unmatched),
+        orphan_references=sum(part.orphan_references for part in parts),
+        unchecked_references=sum(part.unchecked_references for part in parts),
+        unmatched_custody_checks=sum(part.unmatched_custody_checks for part in parts),
     )
