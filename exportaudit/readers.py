@@ -122,6 +122,7 @@ class FileSource:
             return
         _check_unchanged(self.file)
         for mine, cells in _parquet_rows(self.file, rows.unique().sort()):
+            cells, _ = _binary_as_text(cells)
             yield cells.select(_raw_record(cells)).with_columns(source_row=mine)
 
 
@@ -531,14 +532,39 @@ def _parquet_rows(file: InputFile, rows: pl.Series) -> Iterator[tuple[pl.Series,
             yield mine, cells(first, count, mine)
 
 
+def _binary_as_text(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series | None]:
+    """The frame with its Binary columns as text (bytes that are not UTF-8 become U+FFFD), for the raw
+    text and the extra fields, and per row whether one of those cells was not UTF-8 (None: no
+    Binary column). The frame itself when it has no Binary column."""
+    binary = [name for name, dtype in frame.schema.items() if dtype == pl.Binary]
+    if not binary:
+        return frame, None
+    invalid = pl.Series("invalid_utf8", [False] * frame.height)
+    for name in binary:
+        try:
+            text = frame[name].cast(pl.Utf8)  # the common case: all UTF-8, one vectorised cast
+        except pl.exceptions.PolarsError:  # rare: decoded value by value, like a text file's bytes
+            text = frame[name].map_elements(lambda value: value.decode("utf-8", errors="replace"),
+                                            return_dtype=pl.Utf8)
+            invalid = invalid | ~frame[name].map_elements(_is_utf8, return_dtype=pl.Boolean).fill_null(True)
+        frame = frame.with_columns(text.alias(name))
+    return frame, invalid
+
+
 def _parquet_records(frame: pl.DataFrame, log: Log, first_row: int = 1) -> pl.DataFrame:
     extra_names = [c for c in frame.columns if c not in log.field_names]
+    # Types are checked on the cells as read; the raw text and the extra fields take their text.
+    as_text, invalid_utf8 = _binary_as_text(frame)
+    extra_fields = _json_object(as_text.select(extra_names)) if extra_names else pl.lit(None, pl.Utf8)
+    raw_record = _raw_record(as_text)
+    if invalid_utf8 is not None:
+        extra_fields, raw_record = (pl.lit(as_text.select(column).to_series()) for column in (extra_fields, raw_record))
     columns = [
         pl.int_range(first_row, pl.len() + first_row, dtype=pl.Int64).alias("source_row"),
         pl.lit(None, pl.Utf8).alias("record_error"),
-        pl.lit(False).alias("invalid_utf8"),
-        (_json_object(frame.select(extra_names)) if extra_names else pl.lit(None, pl.Utf8)).alias("extra_fields"),
-        _raw_record(frame),
+        (pl.lit(False) if invalid_utf8 is None else pl.lit(invalid_utf8)).alias("invalid_utf8"),
+        extra_fields.alias("extra_fields"),
+        raw_record,  # "raw_record" (or "raw_text" "{}" for a row without cells)
     ]
     for field in log.fields:
         if field.name not in frame.columns:

@@ -521,3 +521,21 @@ def test_a_parquet_file_polars_would_type_differently_is_read_with_pyarrow(tmp_p
     source = readers.decode_file(readers.load_file("archives", path), LOGS["archives"])
     assert source.records["archived_at"].to_list() == ["2026-11-02T01:02:03"]
     assert source.raw_texts(pl.Series([1])).to_list() == ['{"reference_id":"r1","archived_at":"2026-11-02 01:02:03.000000000"}']
+
+
+def test_parquet_binary_cells_that_are_not_utf8_quarantine_their_row(tmp_path, logs_dir):
+    """A Parquet Binary cell is text when it is UTF-8; otherwise its record holds bytes that are not
+    UTF-8 (invalid_utf8, raw text with U+FFFD), in an extra column as in a contract field."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    logs = minimal_logs(logs_dir)
+    records = [delivery_record(attempt_id=f"a{i}") for i in range(3)]
+    table = pa.Table.from_pylist(records).append_column("note", pa.array([b"fine", b"\xff\xfe", None]))
+    path = logs_dir / "d.parquet"
+    pq.write_table(table, path)
+    assert ingest(tmp_path, [logs["exports"]], [path], [logs["archives"]]) == 0
+    db = tmp_path / "w.duckdb"
+    assert query(db, "select attempt_id, extra_fields from deliveries order by 1") == [
+        ("a0", '{"note":"fine"}'), ("a2", '{"note":null}')]
+    [(codes, raw_text)] = query(db, "select reason_codes, raw_text from quarantine")
+    assert codes == ["invalid_utf8"] and '"attempt_id":"a1"' in raw_text and '"note":"\ufffd\ufffd"' in raw_text
