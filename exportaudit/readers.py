@@ -500,12 +500,12 @@ def _parquet_windows(file: InputFile) -> Iterator[tuple[int, pl.DataFrame]]:
     if not file.size:
         return
     parquet = pq.ParquetFile(file.path)
-    first = 1
     if _polars_reads_alike(file.path):
         scan = pl.scan_parquet(file.path)
         for first, count in _windows(parquet.metadata.num_rows):
             yield first, scan.slice(first - 1, count).collect()
         return
+    first = 1
     for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
         yield first, pl.from_arrow(batch)
         first += batch.num_rows
