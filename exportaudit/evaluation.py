@@ -40,6 +40,7 @@ RETRY_PLAN, ARCHIVE_HEALTH = "retry_plan", "archive_health"
 # The S3 report tables the archive health reads, in derived_custody's argument order.
 REPORT_INPUTS = ("s3_inventory_reports", "s3_inventory_rows", "s3_batch_rows")
 ANSWERS = (RETRY_PLAN, ARCHIVE_HEALTH)
+STORED_ANSWERS = ANSWERS  # whose documents evidence_documents keeps (Evaluation.stored_documents)
 # docs/executions-and-acknowledgements.md: answers computed after (and from) the answer they depend on.
 RETRY_EXECUTIONS, ALERT_ACKNOWLEDGEMENTS = "retry_executions", "alert_acknowledgements"
 FOLLOW_UPS = (RETRY_EXECUTIONS, ALERT_ACKNOWLEDGEMENTS)
@@ -51,6 +52,10 @@ Stage = Callable[[str], AbstractContextManager]  # e.g. Progress.step: times and
 
 def _untimed(_: str) -> AbstractContextManager:
     return nullcontext()
+
+
+def _kept(_: str, build: Callable[[object], evidence.Evidence]) -> evidence.Evidence:
+    return build(None)  # no sink: the document keeps its text
 
 
 class _Answer(NamedTuple):
@@ -189,7 +194,7 @@ class Evaluation(NamedTuple):
         """The documents kept in evidence_documents for the API's stored answers: the retry plan and
         the archive health. The follow-up documents also depend on the recorded run history, which the
         stored-answer key (as_of, policy, dataset) does not name, so the API always computes them."""
-        return {answer: self.documents[answer] for answer in ANSWERS if answer in self.documents}
+        return {answer: self.documents[answer] for answer in STORED_ANSWERS if answer in self.documents}
 
     @property
     def follow_up_documents(self) -> dict[str, evidence.Evidence]:
@@ -285,14 +290,15 @@ def context(con, *, run_id: str, as_of: datetime, generated_at: datetime, genera
 
 def evaluate(accepted_records: dict[str, pl.LazyFrame], as_of: datetime, policy: Policy, context: dict,
              answers: tuple[str, ...] = ANSWERS, stage: Stage = _untimed,
-             on_document: Callable[[str, evidence.Evidence], None] | None = None) -> Evaluation:
+             write_document: Callable[[str, Callable], evidence.Evidence] = _kept) -> Evaluation:
     """Rules -> Pandera validation of their output -> evidence documents, for each answer asked for
-    (and the answers a follow-up depends on, computed first). on_document(answer, document): called
-    as soon as each document exists (the night starts writing its file then)."""
-    def done(answer: str, document: evidence.Evidence) -> evidence.Evidence:
-        if on_document is not None:
-            on_document(answer, document)
-        return document
+    (and the answers a follow-up depends on, computed first). write_document(answer, build): makes
+    the answer's document with build(sink), which writes its text to the sink as it is encoded
+    (the night's outputs.DocumentStager streams it to the run directory); by default the text is
+    kept in the document."""
+    def document(answer: str, step: _Answer) -> evidence.Evidence:
+        return write_document(answer, lambda sink: step.document(results[answer], policy=policy, sink=sink,
+                                                                 **context))
 
     try:
         base, follow_ups = _with_dependencies(answers)
@@ -305,8 +311,7 @@ def evaluate(accepted_records: dict[str, pl.LazyFrame], as_of: datetime, policy:
         with stage("evidence documents"):
             # One at a time: built side by side they took 0.6 s less at 1M exports but held both
             # documents' encoding buffers at once (peak +0.15-0.3 GiB, to 3.9 GiB).
-            documents = {answer: done(answer, step.document(results[answer], policy=policy, **context))
-                         for answer, step in steps.items()}
+            documents = {answer: document(answer, step) for answer, step in steps.items()}
         for answer in follow_ups:  # after the answer each depends on: it needs that document's evidence_id
             step, depends_on = _FOLLOW_UP_STEPS[answer], DEPENDS_ON[answer]
             with stage("rules"):
@@ -315,7 +320,7 @@ def evaluate(accepted_records: dict[str, pl.LazyFrame], as_of: datetime, policy:
             with stage("validation"):
                 step.validate(results[answer])
             with stage("evidence documents"):
-                documents[answer] = done(answer, step.document(results[answer], policy=policy, **context))
+                documents[answer] = document(answer, step)
     finally:  # the snapshots the records were read from (accepted)
         if isinstance(accepted_records, AcceptedRecords):
             accepted_records.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import polars as pl
@@ -46,72 +47,147 @@ def records_json(frame: pl.DataFrame) -> bytes:
     return b"".join(_records_pieces(frame))
 
 
-ENCODE_PARTS = 4  # slices of a record list encoded at once (1.5M alerts: 1.3-1.4 -> 0.6-0.9 s on 2 cores)
+# A record list is encoded in slices of at most ENCODE_ROWS rows, ENCODE_PARTS slices side by side
+# (1.5M alerts: 1.3-1.4 -> 0.6-0.9 s on 2 cores with 4 parts), so a streamed document holds about
+# ENCODE_PARTS * ENCODE_ROWS rows' text at once (~200 MB of alerts), whatever the list's length.
+ENCODE_PARTS = 4
+ENCODE_ROWS = 125_000
 
 
-def _records_pieces(frame: pl.DataFrame) -> list:
-    """`records_json` as bytes-like pieces, without a copy of the text: each row's JSON object and
-    a comma are encoded into Arrow string columns (ENCODE_PARTS slices of the rows, encoded side
-    by side), whose value buffers are then the list's body, in row order."""
+def _records_pieces(frame: pl.DataFrame) -> Iterator:
+    """`records_json` as bytes-like pieces, in order, without a copy of the text: each row's JSON
+    object and a comma are encoded into Arrow string columns (a slice of rows at a time), whose
+    value buffers are then the list's body. A generator: the next slices are encoded when asked for."""
     if frame.height == 0:
-        return [b"[]"]
+        yield b"[]"
+        return
     instants = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.Datetime)]
-    ordered = frame.with_columns(timestamp_text(pl.col(name)).alias(name) for name in instants).select(
-        sorted(frame.columns))
-    rows_per_part = -(-ordered.height // ENCODE_PARTS)
-    encoded = pl.collect_all([
-        ordered.slice(offset, rows_per_part).lazy().select(
-            pl.concat_str(pl.struct(pl.all()).struct.json_encode(), pl.lit(",")))
-        for offset in range(0, ordered.height, rows_per_part)])
-    pieces: list = [b"["]
-    for part in encoded:
-        array = part.to_series().rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())  # one large_string array
-        _, offsets, values = array.buffers()
-        bounds = memoryview(offsets).cast("q")  # int64 offsets of large_string
-        pieces.append(memoryview(values)[bounds[array.offset]:bounds[array.offset + len(array)]])
-    pieces[-1] = pieces[-1][:-1]  # the last comma dropped
-    return [*pieces, b"]"]
+    rows = min(ENCODE_ROWS, -(-frame.height // ENCODE_PARTS))  # a short list still in ENCODE_PARTS parts
+
+    def encoded(offset: int) -> pl.LazyFrame:
+        return frame.lazy().slice(offset, rows).with_columns(
+            timestamp_text(pl.col(name)).alias(name) for name in instants).select(
+            pl.concat_str(pl.struct(sorted(frame.columns)).struct.json_encode(), pl.lit(",")))
+
+    yield b"["
+    offsets = range(0, frame.height, rows)
+    previous = None  # held back one piece: the list's last comma is dropped
+    for first in range(0, len(offsets), ENCODE_PARTS):
+        for part in pl.collect_all([encoded(offset) for offset in offsets[first:first + ENCODE_PARTS]]):
+            if previous is not None:
+                yield previous
+            previous = _text_values(part.to_series())
+    yield previous[:-1]
+    yield b"]"
+
+
+def _text_values(strings: pl.Series) -> memoryview:
+    """The concatenated values of a string column, without a copy of the Arrow buffer."""
+    array = strings.rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())  # one large_string array
+    _, offsets, values = array.buffers()
+    bounds = memoryview(offsets).cast("q")  # int64 offsets of large_string
+    return memoryview(values)[bounds[array.offset]:bounds[array.offset + len(array)]]
 
 
 _SPLICE = "\u0000records:{}\u0000"  # a placeholder no summary or header value can contain
+_ID_PLACEHOLDER = "\u0000evidence_id\u0000"
 
 
-def _spliced_pieces(header: dict, records_text: dict[str, list]) -> list:
-    """Canonical JSON of header + record lists, as pieces: the header's canonical JSON cut where
-    each list goes, with the list's canonical JSON between the cuts. Joined, they are the document."""
-    text = canonical_json({**header, **{name: _SPLICE.format(name) for name in records_text}})
-    markers = {name: json.dumps(_SPLICE.format(name)).encode() for name in records_text}
-    pieces, start = [], 0
+def _header_cuts(header: dict, names) -> tuple[list[bytes], list[str]]:
+    """The header's canonical JSON with the record lists `names` in it, cut where each list goes:
+    (the texts around the lists, the names in the order the lists come). The document is
+    texts[0], list, texts[1], list, ..., texts[-1]."""
+    text = canonical_json({**header, **{name: _SPLICE.format(name) for name in names}})
+    markers = {name: json.dumps(_SPLICE.format(name)).encode() for name in names}
+    texts, order, start = [], [], 0
     for at, name in sorted((text.index(marker), name) for name, marker in markers.items()):
-        pieces += [text[start:at], *records_text[name]]
+        texts.append(text[start:at])
+        order.append(name)
         start = at + len(markers[name])
-    return [*pieces, text[start:]]
+    return [*texts, text[start:]], order
+
+
+def _encode_document(header: dict, records: dict[str, pl.DataFrame],
+                     write: Callable[[object], object]) -> tuple[str, str]:
+    """The document's canonical JSON, given to write() piece by piece in order as it is encoded;
+    returns (its evidence_id, the sha256 of the document's bytes). The id hashes the content's
+    canonical JSON: the same record lists between the content's own header texts. Up to the first
+    header text where the content and the document differ, one digest serves both (in every
+    document the first long list comes before that). The pieces after the "evidence_id" key wait
+    until the id is known: the long lists (alerts, decisions) come before it, the archive health's
+    exports after it."""
+    content = {key: value for key, value in header.items() if key not in NOT_CONTENT_KEYS}
+    content_texts, order = _header_cuts(content, records)
+    file_texts, _ = _header_cuts({**header, "evidence_id": _ID_PLACEHOLDER}, records)
+    placeholder = json.dumps(_ID_PLACEHOLDER).encode()
+    content_digest, file_digest = hashlib.sha256(), None  # file_digest: from where the two differ
+    waiting = None  # the document's pieces from the "evidence_id" key on
+
+    def give(piece) -> None:
+        if waiting is not None:
+            waiting.append(piece)
+            return
+        if file_digest is not None:
+            file_digest.update(piece)
+        write(piece)
+
+    for number, content_text in enumerate(content_texts):
+        if file_digest is None and content_text != file_texts[number]:
+            file_digest = content_digest.copy()  # the bytes so far are the same in both
+        content_digest.update(content_text)
+        if waiting is None and placeholder in file_texts[number]:
+            waiting = []
+        give(file_texts[number])
+        if number < len(order):
+            for piece in _records_pieces(records[order[number]]):
+                content_digest.update(piece)
+                give(piece)
+    evidence_id = content_digest.hexdigest()
+    pieces, waiting = [waiting[0].replace(placeholder, json.dumps(evidence_id).encode()), *waiting[1:]], None
+    for piece in pieces:
+        give(piece)
+    return evidence_id, file_digest.hexdigest()
 
 
 class Evidence:
     """An evidence document (docs/outputs.md#evidence-documents): a header of small values plus record lists kept as frames.
 
-    Its canonical JSON is built once and kept as the one copy (at 1M exports the archive health's
-    runs to about a gigabyte): the evidence_id hashes the content's pieces without joining them."""
+    Its canonical JSON is encoded once, in pieces that are never joined (the archive health's runs
+    to about a gigabyte at 1M exports; docs/outputs.md#memory). Given a sink, the pieces are
+    written to it as they are encoded (`sink.write(piece)`) and not kept: the night streams each
+    document to its run-directory file. Otherwise they are kept for `chunks()`. Asked for the text
+    of a streamed document, it is encoded again, to the same bytes. `sha256`: of those bytes."""
 
-    def __init__(self, header: dict, records: dict[str, pl.DataFrame]):
-        content = {key: value for key, value in header.items() if key not in NOT_CONTENT_KEYS}
+    def __init__(self, header: dict, records: dict[str, pl.DataFrame], sink=None):
         self.records = records
-        records_text = {name: _records_pieces(frame) for name, frame in records.items()}  # no copy yet
-        digest = hashlib.sha256()
-        for piece in _spliced_pieces(content, records_text):
-            digest.update(piece)
-        self.header = {**header, "evidence_id": digest.hexdigest()}
-        self._canonical = b"".join(_spliced_pieces(self.header, records_text))
+        pieces: list = []
+        evidence_id, self.sha256 = _encode_document(header, records,
+                                                    sink.write if sink is not None else pieces.append)
+        self.header = {**header, "evidence_id": evidence_id}
+        self._pieces: list | None = pieces if sink is None else None
 
     def __getitem__(self, key: str):
         return self.header[key]
 
+    def chunks(self) -> list:
+        """The canonical JSON as bytes-like pieces, in order (joined, they are `canonical_bytes()`)."""
+        if self._pieces is None:  # streamed: encoded again, byte for byte the same
+            pieces: list = []
+            _encode_document(self.header, self.records, pieces.append)
+            return pieces
+        return self._pieces
+
     def canonical_bytes(self) -> bytes:
-        return self._canonical
+        return b"".join(self.chunks())
 
     def as_dict(self) -> dict:
         return json.loads(self.canonical_bytes())
+
+
+def file_pieces(data) -> list:
+    """A run-directory file's content as bytes-like pieces: bytes as they are, an evidence document
+    as its canonical JSON's chunks (never joined)."""
+    return data.chunks() if isinstance(data, Evidence) else [data]
 
 
 def dataset_identity(file_sha256s: list[str]) -> dict:
@@ -173,29 +249,29 @@ def _header(kind: str, *, run_id: str, as_of: datetime, generated_at: datetime, 
     }
 
 
-def retry_plan_document(plan: RetryPlan, *, policy, **context) -> Evidence:
+def retry_plan_document(plan: RetryPlan, *, policy, sink=None, **context) -> Evidence:
     header = _header(RETRY_PLAN_KIND, policy=policy.section("retry"), summary=retry_plan_summary(plan), **context)
-    return Evidence(header, {"decisions": plan.records})
+    return Evidence(header, {"decisions": plan.records}, sink)
 
 
-def archive_health_document(health: ArchiveHealth, *, policy, **context) -> Evidence:
+def archive_health_document(health: ArchiveHealth, *, policy, sink=None, **context) -> Evidence:
     header = _header(ARCHIVE_HEALTH_KIND, policy=policy.section("health"), summary=archive_health_summary(health),
                      **context)
-    return Evidence(header, {"exports": health.exports, "alerts": health.alerts})
+    return Evidence(header, {"exports": health.exports, "alerts": health.alerts}, sink)
 
 
-def retry_executions_document(result: RetryExecutionResult, *, policy, **context) -> Evidence:
+def retry_executions_document(result: RetryExecutionResult, *, policy, sink=None, **context) -> Evidence:
     """retry-executions.json (docs/executions-and-acknowledgements.md#retry-executionsjson): policy
     {execution_grace_minutes}, summary {verdicts, retry_not_executed}, executions and not_executed in
     the transform's order (executed_at, execution_id; export_id, destination)."""
     header = _header(RETRY_EXECUTIONS_KIND, policy=policy.section("executions"), summary=result.summary, **context)
-    return Evidence(header, {"executions": result.executions, "not_executed": result.not_executed})
+    return Evidence(header, {"executions": result.executions, "not_executed": result.not_executed}, sink)
 
 
-def alert_acknowledgements_document(result: AlertAckResult, *, policy, **context) -> Evidence:
+def alert_acknowledgements_document(result: AlertAckResult, *, policy, sink=None, **context) -> Evidence:
     """alert-acknowledgements.json (docs/executions-and-acknowledgements.md#alert-acknowledgementsjson):
     policy {ack_sla_hours}, summary {acknowledged, expired, unacknowledged, overdue, stale}, alerts in
     the archive-health alert order, stale_acknowledgements by alert_id, ack_id."""
     header = _header(ALERT_ACKNOWLEDGEMENTS_KIND, policy=policy.section("acknowledgements"), summary=result.summary,
                      **context)
-    return Evidence(header, {"alerts": result.alerts, "stale_acknowledgements": result.stale_acknowledgements})
+    return Evidence(header, {"alerts": result.alerts, "stale_acknowledgements": result.stale_acknowledgements}, sink)

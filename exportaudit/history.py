@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import NamedTuple
@@ -122,27 +122,77 @@ def policy_json(policy_block: dict) -> str:
     return evidence.canonical_json(policy_block).decode("utf-8")
 
 
-def _document_row(run_id: str, name: str, document: evidence.Evidence) -> list:
-    body = document.canonical_bytes()
+FRAME_BYTES = 1 << 24  # evidence_documents.body: compressed in frames of at most this many bytes of JSON
+
+
+class BodyCompressor:
+    """evidence_documents.body built from a document's canonical JSON piece by piece (`write`), never
+    joined: compressed in one-shot frames of FRAME_BYTES (pyarrow's compressing stream took twice as
+    long), which decode as one body (`StoredDocument`). `body()`: (JSON bytes, compressed bytes)."""
+
+    def __init__(self):
+        self._frames: list[bytes] = []
+        self._pending = bytearray()  # small pieces (the header's) gathered into one frame
+        self._size = 0
+
+    def write(self, piece) -> None:
+        view = memoryview(piece).cast("B")
+        self._size += len(view)
+        while len(view):
+            if not self._pending and len(view) >= FRAME_BYTES:  # a whole frame straight from the piece
+                self._frames.append(pa.compress(view[:FRAME_BYTES], codec=BODY_CODEC, asbytes=True))
+                view = view[FRAME_BYTES:]
+                continue
+            room = FRAME_BYTES - len(self._pending)
+            self._pending += view[:room]
+            view = view[room:]
+            if len(self._pending) == FRAME_BYTES:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._frames.append(pa.compress(bytes(self._pending), codec=BODY_CODEC, asbytes=True))
+            self._pending.clear()
+
+    def body(self) -> tuple[int, bytes]:
+        self._flush()
+        return self._size, b"".join(self._frames)
+
+
+def compressed_pieces(pieces: Iterable) -> tuple[int, bytes]:
+    """(JSON bytes, compressed bytes) of a document's canonical JSON, given piece by piece, as
+    evidence_documents.body."""
+    compressor = BodyCompressor()
+    for piece in pieces:
+        compressor.write(piece)
+    return compressor.body()
+
+
+def _document_row(run_id: str, name: str, document: evidence.Evidence,
+                  body: Callable[[], tuple[int, bytes]] | None = None) -> list:
+    size, compressed = body() if body is not None else compressed_pieces(document.chunks())
     return [run_id, name, document["evidence_id"], parse_instant(document["as_of"]), policy_json(document["policy"]),
-            document["dataset"]["sha256"], evidence.canonical_json(document.header).decode("utf-8"), len(body),
-            pa.compress(body, codec=BODY_CODEC, asbytes=True)]
+            document["dataset"]["sha256"], evidence.canonical_json(document.header).decode("utf-8"), size, compressed]
 
 
 def record_run(con, row: dict, plan: pl.DataFrame, health_exports: pl.DataFrame, alerts: pl.DataFrame,
                documents: Mapping[str, evidence.Evidence] | None = None,
                results: Mapping[str, pl.DataFrame] | None = None,
-               seal: Callable[[object], object] | None = None) -> None:
+               seal: Callable[[object], object] | None = None,
+               bodies: Mapping[str, Callable[[], tuple[int, bytes]]] | None = None) -> None:
     """The run, its result rows and its evidence documents (answer name -> document, as written to
     the run directory), in one transaction: a crash leaves no half run. results: further result
     tables -> this run's rows (retry_execution_verdicts, alert_ack_status). seal(con): called last
     before COMMIT, in the transaction: appends the run's ledger entry and writes ledger.json and
-    attestation.intoto.json (artifacts.seal_run_directory, docs/ledger.md#ledger-entry)."""
+    attestation.intoto.json (artifacts.seal_run_directory, docs/ledger.md#ledger-entry). bodies:
+    answer -> the document's compressed body (`BodyCompressor.body`), when it was made already (the
+    night compresses each stored document while writing its file); the others are compressed here."""
     run_id = row["run_id"]
     columns = [name for name, _, _ in warehouse.EVIDENCE_DOCUMENTS_COLUMNS]
-    # The documents are compressed (zstd releases the GIL) while the result rows go in.
+    # The documents not compressed yet are compressed (zstd releases the GIL) while the result rows go in.
     with ThreadPoolExecutor(1, thread_name_prefix="compress") as pool, warehouse.transaction(con):
-        stored = [pool.submit(_document_row, run_id, name, document) for name, document in (documents or {}).items()]
+        stored = [pool.submit(_document_row, run_id, name, document, (bodies or {}).get(name))
+                  for name, document in (documents or {}).items()]
         warehouse.append(con, "runs", pl.DataFrame([row]).with_columns(
             pl.col("as_of", "started_at", "finished_at").cast(UTC_US)))
         for table, frame in (("retry_plan", plan), ("archive_health", health_exports), ("archive_alerts", alerts),

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from exportaudit.evidence import canonical_json
+from exportaudit.evidence import canonical_json, file_pieces
 from transforms.timestamps import format_instant
 
 GENESIS = "0" * 64
@@ -75,8 +75,15 @@ def artifact_digests(files: Mapping[str, bytes], known: Mapping[str, str] | None
     attestation.intoto.json (pass the very bytes given to RunDirectoryWriter.finish). known: sha256s
     already computed from these very bytes, by name (the writer hashes each file as it writes it)."""
     known = known or {}
-    return {name: known.get(name) or hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())
-            if name not in NOT_ARTIFACTS}
+    return {name: known.get(name) or _sha256(data) for name, data in sorted(files.items()) if name not in NOT_ARTIFACTS}
+
+
+def _sha256(data) -> str:
+    """sha256 of a file's content: bytes, or an evidence document's canonical JSON (hashed piecewise)."""
+    digest = hashlib.sha256()
+    for piece in file_pieces(data):
+        digest.update(piece)
+    return digest.hexdigest()
 
 
 def entry_hash(entry: Mapping[str, Any]) -> str:

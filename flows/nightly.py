@@ -93,12 +93,11 @@ def context_task(con, run_id: str, as_of: datetime, started_at: datetime, genera
 
 @task(name="rules, validation, evidence documents", **task_options)
 def evaluate_task(accepted: dict, as_of: datetime, policy: Policy, context: dict, progress: Progress,
-                  run_directory: artifacts.RunDirectoryWriter):
-    """Each evidence document's file is started in the run directory as soon as the document exists."""
+                  stager: outputs.DocumentStager):
+    """Each evidence document's file (and stored body) is written while the document is encoded."""
     checkpoint("rules:start")
     return evaluation.evaluate(accepted, as_of, policy, context, evaluation.NIGHT_ANSWERS, stage=progress.step,
-                               on_document=lambda answer, document: run_directory.stage(
-                                   outputs.DOCUMENT_FILES[answer], document.canonical_bytes()))
+                               write_document=stager)
 
 
 @task(name="gates", **task_options)
@@ -144,14 +143,14 @@ def render_outputs_task(evaluated: evaluation.Evaluation, values: dict, totals: 
 
 
 @task(name="write run directory", **task_options)
-def write_outputs_task(run_directory: artifacts.RunDirectoryWriter, files: dict[str, bytes]) -> Path:
+def write_outputs_task(run_directory: artifacts.RunDirectoryWriter, files: dict) -> Path:
     return run_directory.finish(files)
 
 
 @task(name="record run in warehouse", **task_options)
 def record_run_task(con, run_row: dict, evaluated: evaluation.Evaluation, run_directory: artifacts.RunDirectoryWriter,
-                    run_dir_written: Callable[[], Path], files: dict[str, bytes], policy: Policy,
-                    ledger_position: dict) -> None:
+                    run_dir_written: Callable[[], Path], files: dict, policy: Policy, ledger_position: dict,
+                    stager: outputs.DocumentStager) -> None:
     """The history rows and, in their transaction, the ledger entry with ledger.json and
     attestation.intoto.json (docs/ledger.md#ledger-entry). run_dir_written(): the run directory,
     once every file is written (it is written while the rows go in; the seal waits for it)."""
@@ -165,7 +164,7 @@ def record_run_task(con, run_row: dict, evaluated: evaluation.Evaluation, run_di
         return seal_written(con, run_dir=run_dir, digests=run_directory.digests)
 
     history.record_run(con, run_row, evaluated.plan.records, evaluated.health.exports, evaluated.health.alerts,
-                       evaluated.stored_documents, evaluated.follow_up_tables, seal=seal)
+                       evaluated.stored_documents, evaluated.follow_up_tables, seal=seal, bodies=stager.bodies)
 
 
 @task(name="point latest", **task_options)
@@ -206,8 +205,9 @@ def nightly(paths_by_log: dict[str, list[str]], db: str = str(DEFAULT_DB), out: 
             accepted = load_accepted_task(con, as_of, run_records)
         context = context_task(con, run_id, as_of, started_at, generated_by, accounts)
         run_directory = artifacts.RunDirectoryWriter(out_dir, run_id)
+        stager = outputs.DocumentStager(run_directory, evaluation.STORED_ANSWERS)
         evaluated = evaluate_task(accepted, as_of, policy, context, progress,  # timed as rules, validation, documents
-                                  run_directory)
+                                  stager)
         with progress.step("artifacts and report"):
             gates_failed = gates_task(policy, fail_on, accounts, evaluated.health_doc["summary"],
                                       evaluated.executions_doc["summary"], evaluated.acknowledgements_doc["summary"])
@@ -223,7 +223,7 @@ def nightly(paths_by_log: dict[str, list[str]], db: str = str(DEFAULT_DB), out: 
             run_dir_written = write_outputs_task.submit(run_directory, files)
             try:
                 record_run_task(con, run_row, evaluated, run_directory, run_dir_written.result, files, policy,
-                                position)
+                                position, stager)
             finally:
                 wait([run_dir_written])
             run_dir = run_dir_written.result()
