@@ -49,7 +49,6 @@ other sources, e.g. Svix attempt files, plug in the same way):
 from __future__ import annotations
 
 import shutil
-import tempfile
 import threading
 import weakref
 from collections.abc import Iterator
@@ -469,19 +468,6 @@ def write_log(con, staged: StagedLog, run_id: str, now: datetime, stage: Path,
         path.unlink(missing_ok=True)
 
 
-def stage_directory(con, purpose: str = "ingest") -> Path:
-    """Where a run's staging files go: next to the warehouse file (`<db>.<purpose>.tmp/`, emptied
-    first: a crashed run may have left files), or a temporary directory for an in-memory one.
-    The logs' (kept until the rules have run, RunRecords) and the S3 reports' have their own."""
-    rows = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchall()
-    if rows and rows[0][0]:
-        folder = Path(rows[0][0]).with_name(f"{Path(rows[0][0]).name}.{purpose}.tmp")
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        return folder
-    return Path(tempfile.mkdtemp(prefix="exportaudit-ingest-"))
-
-
 def ingest(con, sources: list[InputSource], run_id: str, now: datetime,
            kept: RunRecords | None = None) -> list[FileAccount]:
     """Ingest every new source in one transaction; sources already ingested (same log and sha256) are
@@ -496,7 +482,7 @@ def ingest(con, sources: list[InputSource], run_id: str, now: datetime,
             already.add(identity)
             new_by_log.setdefault(source.log, []).append(source)
 
-    stage = stage_directory(con)
+    stage = warehouse.stage_directory(con)
     cancel = threading.Event()
     # Logs are staged in a worker thread, up to two ahead of the one being written (Polars' checks and
     # DuckDB's insert overlap on two cores; a staged log is files on disk, not memory): while the

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import duckdb
+import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from exportaudit import history, warehouse
 from tests.conftest import hold_warehouse
@@ -91,3 +93,26 @@ def test_releasing_cached_blocks_keeps_the_configured_memory_limit(tmp_path, mon
         assert con.execute("select current_setting('memory_limit')").fetchall()[0][0] == limit
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_a_long_frame_goes_in_through_parquet_with_the_same_rows(tmp_path, monkeypatch, in_memory):
+    """warehouse.append: from APPEND_THROUGH_PARQUET_ROWS rows on, through `<db>.append.tmp/` (removed
+    after); the table holds what the in-memory route gives, every type and null included."""
+    frame = pl.DataFrame({
+        "text": ["a", None, "é\n\"x\""], "number": [1, None, -(2**62)], "flag": [True, None, False],
+        "at": [datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc), None, datetime(1970, 1, 1, tzinfo=timezone.utc)],
+    }).with_columns(pl.col("at").cast(pl.Datetime("us", "UTC")))
+    tables = {}
+    for route, threshold in (("memory", 10**9), ("parquet", 2)):
+        monkeypatch.setattr(warehouse, "APPEND_THROUGH_PARQUET_ROWS", threshold)
+        con = duckdb.connect(":memory:" if in_memory else str(tmp_path / f"{route}.duckdb"))
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("create table t (flag boolean, \"at\" timestamptz, text varchar, number bigint)")
+        warehouse.append(con, "t", frame)
+        tables[route] = con.sql("select text, number, flag, \"at\" from t").pl()
+        con.close()
+    assert_frame_equal(tables["parquet"], tables["memory"])
+    assert_frame_equal(tables["parquet"], frame)
+    assert sorted(path.name for path in tmp_path.iterdir()) == (
+        [] if in_memory else ["memory.duckdb", "parquet.duckdb"])  # no append.tmp left

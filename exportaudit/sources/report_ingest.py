@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 import polars as pl
 
 from exportaudit import warehouse
-from exportaudit.ingest import FileAccount, stage_directory
+from exportaudit.ingest import FileAccount
 from exportaudit.redact import redact_str, redacted_column
 from exportaudit.sources import s3_batch, s3_inventory, svix
 
@@ -179,7 +179,7 @@ def ingest_reports(con, sources: RealSources, run_id: str, now: datetime) -> lis
     """Write every new report of `sources` (checked already) in one transaction; per-file accounts
     for the evidence `inputs`, reports already ingested listed as skipped."""
     already = _already_ingested(con)
-    stage = stage_directory(con, "reports")
+    stage = warehouse.stage_directory(con, "reports")
     inventory = _ReportWriter(con, INVENTORY_LOG, "s3_inventory_reports", "s3_inventory_rows", run_id, now, stage)
     batch = _ReportWriter(con, BATCH_LOG, "s3_batch_reports", "s3_batch_rows", run_id, now, stage)
     try:
