@@ -222,6 +222,38 @@ def _reference_part(archives: pl.LazyFrame, custody_checks: pl.LazyFrame, curren
     return _ReferencePart(alerts, counts, count(orphans), count(unchecked), count(unmatched))
 
 
+def _sorted_alerts(alert_rows: list[pl.DataFrame], release_refs: pl.DataFrame) -> pl.DataFrame:
+    """The alert rows (frames of export_id, reference_id, check, archive_provider, archive_uri; the
+    list is emptied) as ALERT_COLUMNS, sorted by severity, export_id, reference_id (null first),
+    check. Memory: the rows are put in order a column at a time, each column let go once gathered,
+    and the columns derived from others (release record, alert id, severity, message) are made in
+    order, so the alerts are never held twice (a whole-frame join and sort each copied every
+    column: +0.5 GiB at 2.4M alerts)."""
+    found = pl.concat(alert_rows, how="vertical_relaxed")
+    alert_rows.clear()
+    severity_rank = pl.col("check").replace_strict(
+        {check: SEVERITIES.index(severity) for check, severity in CHECK_SEVERITY.items()}, return_dtype=pl.Int8)
+    order = found.select(pl.arg_sort_by([severity_rank, pl.col("export_id"), pl.col("reference_id"), pl.col("check")],
+                                        nulls_last=False)).to_series()
+    columns = {}
+    for name in ("check", "export_id", "reference_id", "archive_provider", "archive_uri"):
+        columns[name] = found.get_column(name).gather(order)
+        found = found.drop(name)
+    del found, order
+    alerts = pl.DataFrame(columns)
+    del columns
+    # The export's release record; orphans have no export record (no release_record_ref).
+    release_record_ref = alerts.select("export_id").join(release_refs, on="export_id", how="left",
+                                                         maintain_order="left").get_column("release_record_ref")
+    alerts = alerts.with_columns(release_record_ref=pl.when(pl.col("check") != ORPHAN_REFERENCE)
+                                 .then(release_record_ref))
+    return alerts.with_columns(
+        alert_id=alert_ids(alerts),
+        severity=pl.col("check").replace_strict(CHECK_SEVERITY, return_dtype=pl.Utf8),
+        message=pl.col("check").replace_strict(CHECK_MESSAGES, return_dtype=pl.Utf8),
+    ).select(ALERT_COLUMNS)
+
+
 def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks: pl.LazyFrame,
                    as_of: datetime, policy, reference_buckets: int = 1) -> ArchiveHealth:
     """docs/archive-health.md: findings per reference of every verified export, missing references, orphans.
@@ -255,26 +287,10 @@ def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks
         "export_id", reference_id=pl.lit(None, pl.Utf8), check=pl.lit(MISSING_REFERENCE),
         archive_provider=pl.lit(None, pl.Utf8), archive_uri=pl.lit(None, pl.Utf8),  # it names no archive
     ).collect()
-    alerts = pl.concat([*(part.alerts for part in parts), missing_reference_alerts], how="vertical_relaxed")
-    # Late: the export's release record. Orphans have no export record (no release_record_ref).
-    release_refs = checked.lazy().select("export_id", "release_record_ref")
-    alerts = (
-        alerts.lazy()
-        .join(release_refs, on="export_id", how="left")
-        .with_columns(release_record_ref=pl.when(pl.col("check") != ORPHAN_REFERENCE)
-                      .then(pl.col("release_record_ref")))
-        .collect()
-    )
-    alerts = alerts.with_columns(
-        alert_id=alert_ids(alerts),
-        severity=pl.col("check").replace_strict(CHECK_SEVERITY, return_dtype=pl.Utf8),
-        message=pl.col("check").replace_strict(CHECK_MESSAGES, return_dtype=pl.Utf8),
-    )
-    severity_rank = pl.col("severity").replace_strict({s: i for i, s in enumerate(SEVERITIES)}, return_dtype=pl.Int8)
-    alerts = alerts.sort(
-        [severity_rank, pl.col("export_id"), pl.col("reference_id"), pl.col("check")], nulls_last=False
-    ).select(ALERT_COLUMNS)
-
+    alert_rows = [*(part.alerts for part in parts), missing_reference_alerts]
+    parts = [part._replace(alerts=None) for part in parts]  # the alert rows live on in alert_rows only
+    del missing_reference_alerts
+    alerts = _sorted_alerts(alert_rows, checked.select("export_id", "release_record_ref"))
     per_export_alerts = alerts.filter(~pl.col("check").is_in(list(ORPHAN_CHECKS))).group_by("export_id").agg(
         critical_count=(pl.col("severity") == CRITICAL).sum().cast(pl.Int64),
         warning_count=(pl.col("severity") == WARNING).sum().cast(pl.Int64),
