@@ -56,25 +56,30 @@ class Handover:
         self._open = True
 
     def write(self, piece) -> None:
-        while True:  # a bounded wait, so a consumer that failed is noticed instead of waited for forever
-            if self.result.done():
-                self.result.result()  # raises the consumer's error
-                raise RuntimeError("the consumer stopped before the pieces ended")
-            try:
-                self._pieces.put(piece, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+        if not self._hand(piece):
+            self.result.result()  # raises the consumer's error
+            raise RuntimeError("the consumer stopped before the pieces ended")
 
     def close(self):
         self._open = False
-        self._pieces.put(self._END)
-        return self.result.result()
+        self._hand(self._END)
+        return self.result.result()  # the consumer's result, or its error
 
     def abort(self) -> None:
         if self._open:
             self._open = False
-            self._pieces.put(self._ABORT)
+            self._hand(self._ABORT)
+
+    def _hand(self, item) -> bool:
+        """Put the item in the queue; False if the consumer has stopped (waits are bounded, so a
+        consumer that failed is noticed instead of waited for forever)."""
+        while not self.result.done():
+            try:
+                self._pieces.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def _handed(self) -> Iterator:
         while (piece := self._pieces.get()) is not self._END:

@@ -8,6 +8,7 @@ import errno
 import fcntl
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 import pytest
@@ -150,3 +151,21 @@ def test_a_piece_that_is_not_bytes_is_refused(tmp_path):
             artifacts.write_direct(handle, [b"ok", "text"])
     finally:
         os.close(handle)
+
+
+def test_a_consumer_that_fails_is_noticed_and_never_waited_for(monkeypatch):
+    """artifacts.Handover: the producer gets the consumer's error (no hang on a full queue), and
+    close() and abort() return."""
+    monkeypatch.setattr(artifacts, "STREAM_AHEAD", 1)
+
+    def consume(pieces):
+        next(iter(pieces))
+        raise OSError("disk full")
+    with ThreadPoolExecutor(1) as pool:
+        handover = artifacts.Handover(pool, consume)
+        with pytest.raises(OSError, match="disk full"):
+            for _ in range(10):
+                handover.write(b"x")
+        handover.abort()
+        with pytest.raises(OSError, match="disk full"):
+            handover.close()
