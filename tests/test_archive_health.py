@@ -201,6 +201,18 @@ def test_alert_ids_are_stable_and_sorted_critical_first():
     assert dict(zip(first.alerts["check"], first.alerts["alert_id"])) == expected
 
 
+def test_alerts_of_one_severity_go_by_export_then_reference_then_check():
+    """The reference ids run against the export ids, so sorting by reference first would differ."""
+    refs = [reference("ref-9", "exp-1", lock_mode="none", digest=DIGEST_B), reference("ref-1", "exp-2", digest=DIGEST_B),
+            reference("ref-5", "exp-1", digest=DIGEST_B)]
+    result = health(exports=[export("exp-2"), export("exp-1")], references=refs,
+                    checks=[check("ref-9"), check("ref-1"), check("ref-5")])
+    rows = result.alerts.select("severity", "export_id", "reference_id", "check").rows()
+    assert rows == [("critical", "exp-1", "ref-5", "digest_mismatch"), ("critical", "exp-1", "ref-9", "digest_mismatch"),
+                    ("critical", "exp-1", "ref-9", "not_immutable"), ("critical", "exp-2", "ref-1", "digest_mismatch")]
+    assert result.alerts["release_record_ref"].to_list() == ["rel-exp-1", "rel-exp-1", "rel-exp-1", "rel-exp-2"]
+
+
 @pytest.mark.parametrize("state", ["incomplete", "failed", "superseded"])
 def test_only_verified_exports_are_checked(state):
     result = health(exports=[export(state=state)])
