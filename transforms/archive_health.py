@@ -95,9 +95,9 @@ def latest_custody(custody_checks: pl.LazyFrame, as_of: datetime) -> pl.LazyFram
     # each check, its reference's latest instant, overall and per observed field where it is not
     # null (window maxima: five columns added to the checks, where a group_by and a join back
     # copied every column: 2M checks +1.1 -> +0.9 GiB; the archive health at 1M exports, 2.9M
-    # checks, 4.2 -> 3.7 s); then, per
-    # reference, on the checks at those instants, object_present and the weakest values (a
-    # when/then keeps the rows of other instants null, which all() and min() skip).
+    # checks, 4.2 -> 3.7 s); then, per reference, on the checks at those instants, object_present
+    # and the weakest values (a when/then keeps the rows of other instants null, which all() and
+    # min() skip).
     observed = ("observed_digest", "__lock_rank", "observed_retain_until", "observed_legal_hold")
     checked_at = pl.col("checked_at")
     latest = checks.with_columns(
