@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import polars as pl
