@@ -92,9 +92,9 @@ class RunDirectoryWriter:
     """OUT/<run_id>/, written atomically: every file goes to a temp file first, then all are synced
     (the disk flushes one while the next is written: 1.3 GB at 1M exports), then each is renamed
     into place. A file's data is bytes or an evidence document (written as its chunks, never joined).
-    `stage(name, data)` starts a file early, in a worker thread; `open_stream(name)` starts one whose
-    pieces come as they are made (the night streams each evidence document there while encoding
-    it); `finish(files)` writes the others, syncs and renames them all, and leaves `digests`
+    `open_stream(name)` starts a file early, in a worker thread, its pieces handed over as they are
+    made (the night streams each evidence document there while encoding it; `staged` records what
+    it wrote); `finish(files)` writes the others, syncs and renames them all, and leaves `digests`
     (name -> sha256 of the bytes written, hashed as they were written, off the run's critical
     path); `discard()` removes what a failed run staged."""
 
@@ -105,9 +105,6 @@ class RunDirectoryWriter:
         self._streams: list[Handover] = []
         self._temps: list[Path] = []
         self.digests: dict[str, str] = {}
-
-    def stage(self, name: str, data) -> None:
-        self._staged[name] = (data, self._pool.submit(self._write_temp, name, file_pieces(data)))
 
     def open_stream(self, name: str) -> Handover:
         """Start a file whose pieces are handed over as they are made; the producer hashes them
