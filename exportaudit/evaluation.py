@@ -96,7 +96,8 @@ def _archive_health(accepted: dict[str, pl.LazyFrame], as_of: datetime, policy: 
         checks = pl.concat([checks, derived.checks.lazy().select(checks.collect_schema().names())],
                            how="vertical_relaxed")
     health = archive_health_rules(accepted["exports"], archives, checks, as_of, policy,
-                                  reference_buckets=reference_buckets(archives))
+                                  reference_buckets=reference_buckets(archives),
+                                  spill_directory=getattr(accepted, "directory", None))  # beside the snapshots
     return health._replace(derived_custody_checks=derived.counts,
                            inconclusive_batch_results=derived.inconclusive_batch_results)
 

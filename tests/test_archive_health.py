@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+import transforms.archive_health as archive_health_module
 from exportaudit.policy import Policy
 from exportaudit.vocabulary import CHECKS, EXPORT_CHECKS, ORPHAN_CHECKS, REFERENCE_CHECKS
 from schemas.archive_alerts import schema as alerts_schema
@@ -223,3 +224,25 @@ def test_every_check_has_a_severity_and_a_message_and_one_level():
     assert set(CHECK_SEVERITY) == set(CHECK_MESSAGES) == set(CHECKS)
     levels = (REFERENCE_CHECKS, EXPORT_CHECKS, ORPHAN_CHECKS)
     assert sum(len(level) for level in levels) == len(CHECKS) == len(set(CHECKS))
+
+
+def test_buckets_set_their_alert_rows_aside_in_files_that_go_when_done(tmp_path, monkeypatch):
+    """docs/archive-health.md#memory: with several buckets each bucket's alert rows wait in a file under
+    spill_directory; the answer is the one-bucket answer, and no file is left."""
+    refs = [reference(f"ref-{n}", f"exp-{n % 3}", lock_mode=("none", "governance", "compliance")[n % 3],
+                      digest=(DIGEST_A, DIGEST_B)[n % 2]) for n in range(12)]
+    args = (frame("exports", [export(f"exp-{n}") for n in range(4)]), frame("archives", refs),
+            frame("custody_checks", [check(f"ref-{n}") for n in range(0, 12, 2)]), AS_OF, Policy())
+    one = archive_health(*args)
+    spilled = tmp_path / "spill"
+    spilled.mkdir()
+    files_seen = []  # by each bucket as it starts: the files of the buckets before it
+    reference_part = archive_health_module._reference_part
+    monkeypatch.setattr(archive_health_module, "_reference_part", lambda *a: (
+        files_seen.append(sorted(p.name for p in spilled.rglob("*.arrow"))), reference_part(*a))[1])
+    bucketed = archive_health(*args, reference_buckets=4, spill_directory=spilled)
+    assert files_seen == [[], ["bucket-0.arrow"], ["bucket-0.arrow", "bucket-1.arrow"],
+                          ["bucket-0.arrow", "bucket-1.arrow", "bucket-2.arrow"]]
+    assert one.alerts.height > 10
+    assert bucketed.alerts.equals(one.alerts) and bucketed.exports.equals(one.exports)
+    assert list(spilled.iterdir()) == []

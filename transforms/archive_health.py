@@ -7,8 +7,12 @@ custody checks, then the findings table, one named expression per check.
 
 from __future__ import annotations
 
+import itertools
+import tempfile
+from contextlib import contextmanager
 from datetime import datetime
-from typing import NamedTuple
+from pathlib import Path
+from typing import Iterator, NamedTuple
 
 import duckdb
 import polars as pl
@@ -165,7 +169,7 @@ def alert_ids(alerts: pl.DataFrame) -> pl.Series:
 
 class _ReferencePart(NamedTuple):
     """What the per-reference checks give for one bucket of references (see archive_health)."""
-    alerts: pl.DataFrame  # export_id, reference_id, check, archive_provider, archive_uri
+    alerts: pl.DataFrame | pl.LazyFrame  # export_id, reference_id, check, archive_provider, archive_uri
     counts: pl.DataFrame  # per export: reference_count, intact_reference_count (of this bucket's references)
     orphan_references: int
     unchecked_references: int
@@ -259,15 +263,37 @@ def _sorted_alerts(alert_rows: list[pl.DataFrame], release_refs: pl.DataFrame) -
     ).select(ALERT_COLUMNS)
 
 
+@contextmanager
+def _alerts_set_aside(to_disk: bool, directory: Path | None) -> Iterator:
+    """set_aside(part) -> the part, its alert rows written to an Arrow IPC file in a temporary
+    directory (under `directory`, or the system's) and read back lazily, when to_disk; else as it
+    is. The files go when the block ends. Why: held in memory between buckets, the alert rows
+    (and the allocator pages they pin) grew the rules' peak by ~0.12 GiB per bucket of 2M
+    references (docs/archive-health.md#memory)."""
+    if not to_disk:
+        yield lambda part: part
+        return
+    with tempfile.TemporaryDirectory(prefix="exportaudit.alerts.", dir=directory) as spill:
+        numbers = itertools.count()
+
+        def set_aside(part: _ReferencePart) -> _ReferencePart:
+            path = Path(spill) / f"bucket-{next(numbers)}.arrow"
+            part.alerts.write_ipc(path, compression="lz4")
+            return part._replace(alerts=pl.scan_ipc(path))
+        yield set_aside
+
+
 def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks: pl.LazyFrame,
-                   as_of: datetime, policy, reference_buckets: int = 1) -> ArchiveHealth:
+                   as_of: datetime, policy, reference_buckets: int = 1,
+                   spill_directory: Path | None = None) -> ArchiveHealth:
     """docs/archive-health.md: findings per reference of every verified export, missing references, orphans.
 
     Memory: the rules read only the columns they use; the long descriptive ones (release_record_ref,
     archive_provider, archive_uri) are joined in at the end, to the alert rows only (by export_id /
     reference_id: the natural keys of the current exports and of the archives). Every per-reference
     step holds one row per reference: with reference_buckets > 1 they run on one bucket of references
-    (and their custody checks) at a time, and only the alerts and per-export counts are kept."""
+    (and their custody checks) at a time; the per-export counts are kept, and each bucket's alert rows
+    are set aside in a file (in a temporary directory under spill_directory) until all are done."""
     current = current_exports(
         exports.select("export_id", "updated_at", "verification_state", "release_record_ref", "export_digest",
                        "generated_at", "required_retain_until"), as_of,
@@ -279,10 +305,17 @@ def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks
             "required_retain_until", pl.col("generated_at") + _days(policy.required_retention_days)
         ),
     ).collect().lazy()
-    parts = [_reference_part(in_bucket(archives, bucket, reference_buckets),
-                             in_bucket(custody_checks, bucket, reference_buckets), current, checked_exports, as_of, policy)
-             for bucket in range(reference_buckets)]
+    with _alerts_set_aside(reference_buckets > 1, spill_directory) as set_aside:
+        parts = [set_aside(_reference_part(in_bucket(archives, bucket, reference_buckets),
+                                           in_bucket(custody_checks, bucket, reference_buckets), current,
+                                           checked_exports, as_of, policy))
+                 for bucket in range(reference_buckets)]
+        return _assembled(parts, verified)
 
+
+def _assembled(parts: list[_ReferencePart], verified: pl.LazyFrame) -> ArchiveHealth:
+    """The answer from the buckets' parts and the verified current exports: per-export counts and
+    records, missing-reference alerts, and every alert in order."""
     # A reference's counts go to its export: the buckets' counts add up.
     reference_counts = pl.concat([part.counts for part in parts]).group_by("export_id").agg(
         pl.col("reference_count", "intact_reference_count").sum())
@@ -292,7 +325,7 @@ def archive_health(exports: pl.LazyFrame, archives: pl.LazyFrame, custody_checks
         "export_id", reference_id=pl.lit(None, pl.Utf8), check=pl.lit(MISSING_REFERENCE),
         archive_provider=pl.lit(None, pl.Utf8), archive_uri=pl.lit(None, pl.Utf8),  # it names no archive
     ).collect()
-    alert_rows = [*(part.alerts for part in parts), missing_reference_alerts]
+    alert_rows = [*(part.alerts.lazy().collect() for part in parts), missing_reference_alerts]
     parts = [part._replace(alerts=None) for part in parts]  # the alert rows live on in alert_rows only
     del missing_reference_alerts
     alerts = _sorted_alerts(alert_rows, checked.select("export_id", "release_record_ref"))
