@@ -53,17 +53,17 @@ def alert_acknowledgement(in_force: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def first_seen(alerts: pl.LazyFrame, alert_history: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
-    """Per alert_id of this run: the smallest as_of among the runs whose alerts hold it, this run
-    included (so never after this as_of)."""
-    this_run = alerts.select("alert_id", as_of=pl.lit(as_of, dtype=UTC_US))
-    earlier = alert_history.select("alert_id", pl.col("as_of").cast(UTC_US))
-    return (
-        pl.concat([this_run, earlier])
-        .join(alerts.select("alert_id").unique(), on="alert_id", how="semi")
+def first_seen(alert_ids: pl.LazyFrame, alert_history: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
+    """Per alert_id of this run (alert_ids: unique), in its order: the smallest as_of among the runs
+    whose alerts hold it, this run included (so never after this as_of)."""
+    earlier = (
+        alert_history.select("alert_id", pl.col("as_of").cast(UTC_US))
+        .join(alert_ids, on="alert_id", how="semi")
         .group_by("alert_id")
-        .agg(first_seen_at=pl.col("as_of").min())
+        .agg(earliest=pl.col("as_of").min())
     )
+    return alert_ids.join(earlier, on="alert_id", how="left", maintain_order="left").select(
+        "alert_id", first_seen_at=pl.min_horizontal("earliest", pl.lit(as_of, dtype=UTC_US)))
 
 
 def alert_acknowledgement_status(alerts: pl.LazyFrame | pl.DataFrame, acknowledgements: pl.LazyFrame,
@@ -79,31 +79,35 @@ def alert_acknowledgement_status(alerts: pl.LazyFrame | pl.DataFrame, acknowledg
     alert_history: the alerts of earlier runs with their run's as_of (alert_id, as_of).
     """
     now = pl.lit(as_of, dtype=UTC_US)
-    alerts = alerts.lazy().select("alert_id", "severity", "check", "export_id", "reference_id").with_row_index("_order")
+    alerts = alerts.lazy().select("alert_id", "severity", "check", "export_id", "reference_id").collect()
+    alert_ids = alerts.lazy().select("alert_id")
     dated = up_to(acknowledgements, "acknowledged_at", as_of).collect().lazy()  # used three times below
     in_force = acknowledgements_in_force(dated, as_of)
     ever_dated = dated.select("alert_id").unique().with_columns(has_dated_ack=pl.lit(True))
 
+    # Only the new columns are made (each alert_id is one alert, so the left joins keep the alerts'
+    # rows and order); the alerts' own columns are shared, not copied: at 2.4M alerts a join of
+    # the whole rows and a sort back into order added ~0.5 GiB to the night's peak.
     sla = pl.lit(round(float(ack_sla_hours) * _US_PER_HOUR), dtype=pl.Int64)
-    statuses = (
-        alerts.join(alert_acknowledgement(in_force), on="alert_id", how="left")
-        .join(ever_dated, on="alert_id", how="left")
-        .join(first_seen(alerts, alert_history, as_of), on="alert_id", how="left")
+    first_seen_at = first_seen(alert_ids, alert_history, as_of).collect().get_column("first_seen_at")
+    status_columns = (
+        alert_ids.join(alert_acknowledgement(in_force), on="alert_id", how="left", maintain_order="left")
+        .join(ever_dated, on="alert_id", how="left", maintain_order="left")
+        .with_columns(first_seen_at=first_seen_at)
         .with_columns(
             ack_status=pl.when(pl.col("acknowledged_at").is_not_null()).then(pl.lit("acknowledged"))
             .when(pl.col("has_dated_ack")).then(pl.lit("expired"))  # dated <= as_of, all lapsed
             .otherwise(pl.lit("unacknowledged")),
         )
-        .with_columns(
-            overdue=(pl.col("severity") == CRITICAL) & (pl.col("ack_status") != "acknowledged")
-            & ((now - pl.col("first_seen_at")).dt.total_microseconds() >= sla),
-        )
-        .sort("_order")
-        .select(ALERT_ACK_COLUMNS)
+        .drop("alert_id", "has_dated_ack")
         .collect()
     )
+    statuses = alerts.hstack(status_columns).with_columns(
+        overdue=(pl.col("severity") == CRITICAL) & (pl.col("ack_status") != "acknowledged")
+        & ((now - pl.col("first_seen_at")).dt.total_microseconds() >= sla),
+    ).select(ALERT_ACK_COLUMNS)
     stale = (
-        in_force.join(alerts.select("alert_id"), on="alert_id", how="anti")
+        in_force.join(alert_ids, on="alert_id", how="anti")
         .sort(["alert_id", "ack_id"])
         .select(STALE_COLUMNS)
         .collect()
