@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -156,7 +157,18 @@ def write_archive_night(folder: Path, rows: int, seed: int = DEFAULT_SEED) -> di
 
 
 def dataset(rows: int, data: Path) -> Path:
-    """DATA/archive-<rows>/ (generated once, then cached)."""
+    """DATA/archive-<rows>/ (generated once, in a child process, then cached). Not here: a child's
+    peak RSS starts from its parent's RSS when it is started (Linux keeps it across exec), so the
+    generator's memory would have been the floor of every later night's figures."""
+    folder = data / f"archive-{rows}"
+    if not (folder / ".complete").exists():
+        subprocess.run([sys.executable, "-m", "benchmarks.archive", "--generate", str(rows), "--data", str(data)],
+                       check=True)
+    return folder
+
+
+def generate(rows: int, data: Path) -> None:
+    """Writes DATA/archive-<rows>/ and its .complete marker."""
     folder = data / f"archive-{rows}"
     if not (folder / ".complete").exists():
         shutil.rmtree(folder, ignore_errors=True)
@@ -164,7 +176,6 @@ def dataset(rows: int, data: Path) -> Path:
         written = write_archive_night(folder, rows)
         (folder / ".complete").write_text(json.dumps({"rows_by_log": written,
                                                       "seconds": round(time.monotonic() - started, 1)}) + "\n")
-    return folder
 
 
 # ------------------------------------------------------------------------------------------------
@@ -259,8 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", nargs="+", type=int, default=[1_000_000, 10_000_000])
     parser.add_argument("--data", type=Path, default=DATA, help="generated input and the nights' working directories")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where archive.json and archive.md go")
+    parser.add_argument("--generate", type=int, metavar="ROWS", help="only write the input of this size")
     args = parser.parse_args(argv)
     args.data.mkdir(parents=True, exist_ok=True)
+    if args.generate:
+        generate(args.generate, args.data)
+        return 0
     entries = []
     for rows in args.rows:
         result = night(dataset(rows, args.data), args.data)
