@@ -246,3 +246,10 @@ def test_buckets_set_their_alert_rows_aside_in_files_that_go_when_done(tmp_path,
     assert one.alerts.height > 10
     assert bucketed.alerts.equals(one.alerts) and bucketed.exports.equals(one.exports)
     assert list(spilled.iterdir()) == []
+
+
+def test_checks_of_one_reference_and_severity_go_in_code_point_order():
+    """object_missing is listed before digest_mismatch in the checks' table; the alerts sort by name."""
+    result = health(references=[reference(digest=DIGEST_B)], checks=[check(present=False)])
+    assert result.alerts.select("severity", "check").rows() == [
+        ("critical", "digest_mismatch"), ("critical", "object_missing")]
