@@ -6,9 +6,9 @@ is printed or stored (file names, error messages).
 
 - Token rules on all text: `Authorization` header values, `Bearer …` tokens, AWS
   access key ids (AKIA/ASIA…), PEM private key blocks, and `secret=value` pairs.
-- URI rules on every URI, whole value or inside text: user info removed, a query
-  replaced by `?REDACTED`, a fragment removed, and a private host (private or
-  loopback address, localhost, *.internal/.local/.corp/.lan) replaced by `[private]`.
+- URI rules on every URI, whole value or inside text (its "/" JSON-escaped or not): user
+  info removed, a query replaced by `?REDACTED`, a fragment removed, and a private host
+  (private or loopback address, localhost, *.internal/.local/.corp/.lan) replaced by `[private]`.
 - `private_connector`: every URI host in the text is replaced by `[private]`.
 """
 
@@ -20,6 +20,9 @@ REDACTED = "[REDACTED]"
 PRIVATE_HOST = "[private]"
 
 _URI_STOP = r"\s\"'<>`"  # characters that end a URI embedded in text
+# The scheme separator, as written or JSON-escaped (`https:\/\/host\/path` in the raw text of a JSON
+# line); captured, so that a rule keeps it as it was.
+_SEPARATOR = r"(:(?://|\\/\\/))"
 
 _TOKEN_RULES: list[tuple[str, str]] = [
     # PEM private key blocks, to their END line (or to the end of the text).
@@ -33,34 +36,44 @@ _TOKEN_RULES: list[tuple[str, str]] = [
     (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", REDACTED),
 ]
 
-_PRIVATE_HOST_PATTERN = "|".join(
+_PRIVATE_IPV4 = "|".join(
     [
-        r"localhost",
-        r"127(?:\.\d{1,3}){3}",
-        r"10(?:\.\d{1,3}){3}",
-        r"0(?:\.\d{1,3}){3}",
+        r"(?:127|10|0)(?:\.\d{1,3}){1,3}",  # also the short forms inet_aton reads (127.1 is 127.0.0.1)
         r"192\.168(?:\.\d{1,3}){2}",
         r"172\.(?:1[6-9]|2\d|3[01])(?:\.\d{1,3}){2}",
         r"169\.254(?:\.\d{1,3}){2}",
-        r"\[(?:::1|f[cd][0-9a-f]{0,2}:[0-9a-f:.]*|fe[89ab][0-9a-f]:[0-9a-f:.]*)\]",
+    ]
+)
+_ZERO_GROUPS = r"(?:0{0,4}:){2,7}"  # "::", "0:0:", "0000::0:", ... (all zero)
+_PRIVATE_HOST_PATTERN = "|".join(
+    [
+        r"localhost\.?",
+        _PRIVATE_IPV4,
+        # IPv6: loopback and unspecified in any spelling (::1, 0:0:0:0:0:0:0:1, ::), unique local
+        # fc00::/7, link-local fe80::/10, and IPv4-mapped private addresses (::ffff:127.0.0.1,
+        # ::ffff:7f00:1).
+        r"\[" + _ZERO_GROUPS + r"0{0,3}1?\]",
+        r"\[(?:f[cd][0-9a-f]{0,2}:[0-9a-f:.]*|fe[89ab][0-9a-f]:[0-9a-f:.]*)\]",
+        r"\[(?:0{0,4}:){2,6}ffff:(?:(?:" + _PRIVATE_IPV4 + r")|(?:7f[0-9a-f]{2}|a[0-9a-f]{2}|c0a8|ac1[0-9a-f]|a9fe):[0-9a-f]{1,4})\]",
         r"[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.(?:internal|local|corp|lan)\.?",
     ]
 )
 
-# Each URI rule starts at the literal "://" (the scheme before it is kept as it is): a regex
+# Each URI rule starts at the scheme separator (the scheme before it is kept as it is): a regex
 # that begins with a literal is found fast, and the rules then also cover a URI whose scheme
-# is unusual.
+# is unusual. A host ends at "/", "?", "#", a backslash (a JSON-escaped "/"), or what ends a URI.
 _URI_RULES: list[tuple[str, str]] = [
-    # user info: scheme://user:password@host -> scheme://host
-    (r"://[^/?#@" + _URI_STOP + r"]*@", "://"),
+    # user info: scheme://user:password@host -> scheme://host; up to the last "@" before the host
+    # ends, as URL parsers read it (a password holding "@" is removed whole)
+    (_SEPARATOR + r"[^/?#" + _URI_STOP + r"]*@", "${1}"),
     # query string -> ?REDACTED
-    (r"(://[^?#" + _URI_STOP + r"]*)\?[^#" + _URI_STOP + r"]*", "${1}?REDACTED"),
+    (r"(" + _SEPARATOR + r"[^?#" + _URI_STOP + r"]*)\?[^#" + _URI_STOP + r"]*", "${1}?REDACTED"),
     # fragment -> removed
-    (r"(://[^#" + _URI_STOP + r"]*)#[^" + _URI_STOP + r"]*", "${1}"),
+    (r"(" + _SEPARATOR + r"[^#" + _URI_STOP + r"]*)#[^" + _URI_STOP + r"]*", "${1}"),
     # private or loopback host (and its port) -> [private]
     (
-        r"(?i)://(?:" + _PRIVATE_HOST_PATTERN + r")(?::\d+)?([/?#" + _URI_STOP + r"]|$)",
-        "://" + PRIVATE_HOST + "${1}",
+        r"(?i)" + _SEPARATOR + r"(?:" + _PRIVATE_HOST_PATTERN + r")(?::\d+)?([/?#\\" + _URI_STOP + r"]|$)",
+        "${1}" + PRIVATE_HOST + "${2}",
     ),
 ]
 
@@ -71,7 +84,7 @@ _KEY_VALUE_RULE = (
     "${1}=" + REDACTED,
 )
 
-_ANY_HOST_RULE = (r"://[^/?#" + _URI_STOP + r"]+", "://" + PRIVATE_HOST)
+_ANY_HOST_RULE = (_SEPARATOR + r"[^/?#\\" + _URI_STOP + r"]+", "${1}" + PRIVATE_HOST)
 
 
 def redact_text(text: pl.Expr, private_connector: pl.Expr | bool = False) -> pl.Expr:
@@ -89,13 +102,15 @@ def redact_text(text: pl.Expr, private_connector: pl.Expr | bool = False) -> pl.
 # for "://localhost" because the rule's (?i) also matches a long s (U+017F) for "s"; the other words
 # hold no "k" or "s", the two ASCII letters with a non-ASCII case variant (the Kelvin sign, long s).
 MAY_NEED_REDACTION = ["@", "?", "#", "=", "authorization", "bearer", "akia", "asia", "-----begin",
-                      "://l", "://[", *(f"://{digit}" for digit in range(10)), ".internal", ".local", ".corp", ".lan"]
+                      *(f"{separator}{start}" for separator in ("://", ":\\/\\/")
+                        for start in ("l", "[", *map(str, range(10)))),
+                      ".internal", ".local", ".corp", ".lan"]
 
 # For each rule, a cheap test that is true whenever the rule could change a text (mostly a
 # literal). `redacted_column` runs a rule's regex only on the rows its trigger selects, which
 # keeps redaction fast on millions of rows; a property test checks it equals `redact_text`.
 _TRIGGERS = [r"-----BEGIN", r"(?i)authorization", r"(?i)bearer", r"A[KS]IA", "@", r"\?", "#",
-             r"(?i)://(?:localhost|\d|\[)|\.(?:internal|local|corp|lan)", "="]
+             r"(?i):(?://|\\/\\/)(?:localhost|\d|\[)|\.(?:internal|local|corp|lan)", "="]
 _TRIGGERED_RULES = list(zip(_TRIGGERS, [*_TOKEN_RULES, *_URI_RULES, _KEY_VALUE_RULE]))
 
 
@@ -160,11 +175,12 @@ def _by_distinct_value(text: pl.Series, function) -> pl.Series:
 
 
 def _holding_uri(text: pl.Series, rows: pl.Series) -> pl.Series:
-    """True where `rows` is true and the text holds "://" (only those rows' texts are scanned)."""
+    """True where `rows` is true and the text holds a scheme separator (only those rows' texts are scanned)."""
     chosen = rows.arg_true()
+    separators = ["://", ":\\/\\/"]
     if len(chosen) * 2 > len(rows):
-        return rows & text.str.contains("://", literal=True).fill_null(False)
-    holding = text.gather(chosen).str.contains("://", literal=True).fill_null(False)
+        return rows & text.str.contains_any(separators).fill_null(False)
+    holding = text.gather(chosen).str.contains_any(separators).fill_null(False)
     return pl.zeros(len(text), pl.Boolean, eager=True).scatter(chosen, holding)
 
 

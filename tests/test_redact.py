@@ -1,5 +1,7 @@
 """docs/security.md#what-is-never-stored-or-printed: one redaction function, every rule."""
 
+import ipaddress
+
 import polars as pl
 import pytest
 
@@ -36,12 +38,34 @@ from exportaudit.redact import redact_str, redact_text
         ("retry later, sig=abcdef and password=hunter2", "retry later, sig=[REDACTED] and password=[REDACTED]"),
         ("bad line {\"endpoint\": \"https://u:p@10.0.0.1/x?sig=1\"", 'bad line {"endpoint": "https://[private]/x?REDACTED"'),
         ("mailto:audit@example.com", "mailto:audit@example.com"),
+        # a password holding "@": removed up to the last "@" before the host ends, as URL parsers read it
+        ("https://user:p@ss@host.example/x", "https://host.example/x"),
+        ("https://h.example/p?a=b@c", "https://h.example/p?REDACTED"),
+        # a URI in the raw text of a JSON line, its "/" escaped
+        ('{"endpoint":"https:\\/\\/ops:hunter2@hooks.example.com\\/in?x=1"', '{"endpoint":"https:\\/\\/hooks.example.com\\/in?REDACTED"'),
+        ('bad "https:\\/\\/10.0.0.1:80\\/p#frag" line', 'bad "https:\\/\\/[private]\\/p" line'),
+        ("https://localhost./x", "https://[private]/x"),
+        ("https://127.1/x", "https://[private]/x"),
+        ("https://10.1.example.com/x", "https://10.1.example.com/x"),
         ("s3://vault/exp-1", "s3://vault/exp-1"),
         ("timeout", "timeout"),
     ],
 )
 def test_redaction_rules(text, expected):
     assert redact_str(text) == expected
+
+
+@pytest.mark.parametrize("host", [
+    "::1", "0:0:0:0:0:0:0:1", "0000:0000:0000:0000:0000:0000:0000:0001", "0::1", "::", "::ffff:127.0.0.1",
+    "::ffff:10.2.3.4", "::ffff:192.168.1.1", "::ffff:7f00:1", "::ffff:a01:203", "fd00::1", "FC00::1", "fe80::1",
+    "2001:4860::8888", "::ffff:8.8.8.8", "::ffff:808:808", "2606:4700::1111",
+])
+def test_ipv6_hosts_are_private_as_pythons_ipaddress_says(host):
+    address = ipaddress.ip_address(host)
+    private = address.is_loopback or address.is_unspecified or address.is_link_local or (
+        address.ipv4_mapped is not None and address.ipv4_mapped.is_private) or address in ipaddress.ip_network("fc00::/7")
+    expected = "https://[private]/x" if private else f"https://[{host}]/x"
+    assert redact_str(f"https://[{host}]/x") == expected
 
 
 def test_redaction_is_idempotent():
@@ -73,6 +97,7 @@ PIECES = st.sampled_from([
     # letters with a non-ASCII case variant (long s, Kelvin sign), mixed case: the prefilter's literals
     # are ASCII case-insensitive, the rules' (?i) is Unicode
     "localho\u017ft", "\u212a", "\u017f", "\u00e9", "bEaReR ", "aUtHoRiZaTiOn:", ".LAN", "://", "x.Corp",
+    ":\\/\\/", "\\/", "\\", "[0:0::1]", "127.1",  # JSON-escaped separators and paths
 ])
 
 
