@@ -18,7 +18,8 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from fastapi.openapi.docs import get_swagger_ui_html
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictInt, WithJsonSchema
 
 from exportaudit import answers, evaluation, history, warehouse
 from exportaudit.console import CONSOLE_HTML
@@ -41,14 +42,25 @@ class ApiError(Exception):
         self.status, self.message, self.field = status, message, field
 
 
+def _json_number(value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be a number")
+    return value
+
+
+# A number as JSON gave it: 15 stays an int and 15.0 a float, as in a policy file (the value is part of
+# the document, so of its evidence_id); a string or a boolean is refused, not converted.
+Number = Annotated[int | float, PlainValidator(_json_number), WithJsonSchema({"type": "number"})]
+
+
 class RetryPolicyOverrides(BaseModel):
     """Retry policy keys of docs/retry-plan.md#decision-rules to override for this request (others keep the server's policy)."""
     model_config = ConfigDict(extra="forbid")
     max_attempts: StrictInt | None = Field(None, description="Failed attempts after which a delivery is suppressed (>= 1).")
-    base_delay_minutes: float | None = Field(None, description="Backoff after the first failed attempt, minutes (>= 0).")
-    backoff_multiplier: float | None = Field(None, description="Factor per further failed attempt (>= 1).")
-    max_delay_minutes: float | None = Field(None, description="Cap on the backoff, minutes (>= 0).")
-    max_delivery_age_days: float | None = Field(None, description="Age after which a delivery expires, days (>= 0).")
+    base_delay_minutes: Number | None = Field(None, description="Backoff after the first failed attempt, minutes (>= 0).")
+    backoff_multiplier: Number | None = Field(None, description="Factor per further failed attempt (>= 1).")
+    max_delay_minutes: Number | None = Field(None, description="Cap on the backoff, minutes (>= 0).")
+    max_delivery_age_days: Number | None = Field(None, description="Age after which a delivery expires, days (>= 0).")
 
 
 class RetryPlanRequest(BaseModel):
@@ -103,7 +115,10 @@ def create_app(db_path: str | Path, policy: Policy | None = None, token: str | N
     db_path = Path(db_path)
     base_policy = policy or Policy()
     token = (token if token is not None else os.environ.get("EXPORTAUDIT_API_TOKEN")) or None  # "" means off
-    app = FastAPI(title="exportaudit", version="1", description="Read-only answers over the exportaudit warehouse.")
+    # The OpenAPI document and its page are routes of their own below, behind the token like every
+    # request but /healthz.
+    app = FastAPI(title="exportaudit", version="1", description="Read-only answers over the exportaudit warehouse.",
+                  openapi_url=None, docs_url=None, redoc_url=None)
 
     @contextmanager
     def read_only():
@@ -167,7 +182,8 @@ def create_app(db_path: str | Path, policy: Policy | None = None, token: str | N
     def archive_reference_health(
         as_of: Annotated[str | None, Query(description="ISO-8601 instant with offset; default now (UTC).")] = None,
         accept_governance_mode: Annotated[bool | None, Query(description="Accept governance-mode locks.")] = None,
-        max_check_age_days: Annotated[float | None, Query(ge=0, description="Maximum custody check age, days.")] = None,
+        max_check_age_days: Annotated[int | float | None, Query(ge=0, description="Maximum custody check age, days "
+                                                                        "(\"7\" is the int 7, as in a policy file).")] = None,
     ) -> Response:
         instant = _as_of(as_of)
         overrides = {k: v for k, v in {"accept_governance_mode": accept_governance_mode,
@@ -218,6 +234,14 @@ def create_app(db_path: str | Path, policy: Policy | None = None, token: str | N
             latest, totals = history.latest_run(con), history.history_totals(con)
         text = prometheus_text(recorded_run_metrics(latest), totals.metrics())
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+    @app.get("/openapi.json", dependencies=auth, include_in_schema=False)
+    def openapi_document() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", dependencies=auth, include_in_schema=False)
+    def openapi_page() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="exportaudit API")
 
     @app.get("/healthz", summary="Liveness")
     def healthz() -> dict:

@@ -92,6 +92,9 @@ def test_archive_health_endpoint_and_its_parameters(client):
     ("post", {"json": {"retry_policy": {"max_attempts": 2.5}}}, "retry_policy.max_attempts"),
     ("post", {"json": {"retry_policy": {"backoff_multiplier": 0.5}}}, "retry_policy.backoff_multiplier"),
     ("post", {"json": {"retry_policy": {"colour": "red"}}}, "retry_policy.colour"),
+    # a number as JSON gives it, as a policy file does: no string or boolean converted
+    ("post", {"json": {"retry_policy": {"base_delay_minutes": "15"}}}, "retry_policy.base_delay_minutes"),
+    ("post", {"json": {"retry_policy": {"backoff_multiplier": True}}}, "retry_policy.backoff_multiplier"),
     ("post", {"json": {"unknown": 1}}, "unknown"),
     ("post", {"content": b"{not json", "headers": {"content-type": "application/json"}}, None),
     ("get", {"params": {"as_of": "yesterday"}}, "as_of"),
@@ -111,13 +114,16 @@ def test_bad_input_gets_a_json_4xx_naming_the_field(client, method, kwargs, fiel
 def test_auth_when_a_token_is_set(db):
     client = TestClient(create_app(db, token="s3cr3t-token"))
     assert client.get("/healthz").status_code == 200
-    for path in ("/runs", "/metrics", "/console", "/console/tiles"):
+    assert client.get("/redoc").status_code == 404  # not served
+    for path in ("/runs", "/metrics", "/console", "/console/tiles", "/openapi.json", "/docs"):
         assert client.get(path).status_code == 401
         assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.post(RETRY_PLAN_PATH, json={}).status_code == 401
     good = {"Authorization": "Bearer s3cr3t-token"}
     assert client.post(RETRY_PLAN_PATH, json={"as_of": AS_OF}, headers=good).status_code == 200
     assert client.get("/runs", headers=good).status_code == 200
+    assert client.get("/openapi.json", headers=good).json()["info"]["title"] == "exportaudit"
+    assert client.get("/docs", headers=good).status_code == 200
 
 
 def test_metrics_runs_healthz_console_and_openapi(client):

@@ -127,7 +127,12 @@ def test_a_policy_override_equal_to_the_servers_is_still_stored(night, monkeypat
     stored = request(client, "plan").json()["plan"]
     same = request(client, "plan", max_attempts=Policy().max_attempts).json()["plan"]
     assert same == stored and not same["run_id"].startswith("api-")
+    # An int stays an int (15, not 15.0: the policy is part of the evidence), as in a policy file.
+    same = request(client, "plan", base_delay_minutes=Policy().base_delay_minutes).json()["plan"]
+    assert same == stored and not same["run_id"].startswith("api-")
     health = request(client, "health", accept_governance_mode="false").json()["health"]
+    assert not health["run_id"].startswith("api-")
+    health = request(client, "health", max_check_age_days=str(Policy().max_check_age_days)).json()["health"]
     assert not health["run_id"].startswith("api-")
 
 
