@@ -196,19 +196,42 @@ def load_file(log: str, path: Path) -> InputFile:
         raise UnreadableInput(path, error.strerror or str(error)) from None
     file = InputFile(log=log, path=path, format=kind, sha256=digest.hexdigest(), size=stat.st_size,
                      mtime_ns=stat.st_mtime_ns)
-    if _is_gzip(path) and stat.st_size:
+    if not stat.st_size:  # an empty file is a valid log with no records, whatever its format
+        return file
+    if _is_gzip(path):
         try:
             with gzip.open(path, "rb") as stream:
-                while stream.read(READ_BLOCK_BYTES):
-                    pass
+                first = stream.read(READ_BLOCK_BYTES)
+                tail = first[-4:]
+                while block := stream.read(READ_BLOCK_BYTES):
+                    tail = (tail + block)[-4:]
         except (OSError, EOFError, zlib.error) as error:
             raise UnreadableInput(path, f"not a valid gzip file ({error})") from None
+        _check_text(path, first, tail)
     elif kind == "parquet":
         try:
             pq.ParquetFile(path).schema_arrow
         except Exception as error:
             raise _unreadable(file, error) from None
+    else:
+        with path.open("rb") as handle:
+            start = handle.read(8)
+            handle.seek(max(0, stat.st_size - 4))
+            _check_text(path, start, handle.read(4))
     return file
+
+
+# How a file of another format starts: a text log (JSON Lines, CSV) that starts so is not the
+# format its name says (docs/inputs.md#unreadable-files). Parquet also ends with its magic.
+OTHER_FORMATS = {b"PAR1": "Parquet", b"\x1f\x8b": "gzip-compressed", b"\x28\xb5\x2f\xfd": "zstd-compressed",
+                 b"PK\x03\x04": "a zip archive"}
+
+
+def _check_text(path: Path, start: bytes, end: bytes) -> None:
+    """UnreadableInput when a text log's first bytes (and, for Parquet, last) are those of another format."""
+    for magic, what in OTHER_FORMATS.items():
+        if start.startswith(magic) and (magic != b"PAR1" or end.endswith(magic)):
+            raise UnreadableInput(path, f"not the format its name says: the file is {what}")
 
 
 def decode_file(file: InputFile, log: Log) -> FileSource:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -258,13 +259,16 @@ def test_blank_lines_and_empty_files_are_not_records(tmp_path, logs_dir):
     (logs_dir / "e.jsonl").write_text("\n" + json.dumps(export_record()) + "\n\n   \n")
     (logs_dir / "empty.csv").write_bytes(b"")
     (logs_dir / "empty.jsonl.gz").write_bytes(b"")
-    assert ingest(tmp_path, [logs_dir / "e.jsonl"], [logs_dir / "empty.csv"], [logs_dir / "empty.jsonl.gz"]) == 0
+    (logs_dir / "empty.parquet").write_bytes(b"")
+    assert ingest(tmp_path, [logs_dir / "e.jsonl"], [logs_dir / "empty.csv"], [logs_dir / "empty.jsonl.gz"],
+                  [logs_dir / "empty.parquet"]) == 0
     db = tmp_path / "w.duckdb"
     assert query(db, "select source_row from exports") == [(2,)]
-    assert sorted(query(db, "select rows_read from ingested_files")) == [(0,), (0,), (1,)]
+    assert sorted(query(db, "select rows_read from ingested_files")) == [(0,), (0,), (0,), (1,)]
 
 
-@pytest.mark.parametrize("problem", ["missing", "truncated_gzip", "not_parquet", "unknown_suffix"])
+@pytest.mark.parametrize("problem", ["missing", "truncated_gzip", "not_parquet", "unknown_suffix", "parquet_named_jsonl",
+                                     "gzip_named_csv", "parquet_in_gzip"])
 def test_unreadable_file_stops_before_anything_is_written(tmp_path, logs_dir, capsys, problem):
     logs = minimal_logs(logs_dir)
     bad = {
@@ -272,8 +276,19 @@ def test_unreadable_file_stops_before_anything_is_written(tmp_path, logs_dir, ca
         "truncated_gzip": logs_dir / "cut.jsonl.gz",
         "not_parquet": logs_dir / "junk.parquet",
         "unknown_suffix": logs_dir / "archives.txt",
+        "parquet_named_jsonl": logs_dir / "bad.jsonl",  # not the format its name says
+        "gzip_named_csv": logs_dir / "bad.csv",
+        "parquet_in_gzip": logs_dir / "bad.jsonl.gz",
     }[problem]
-    if problem == "truncated_gzip":
+    parquet = io.BytesIO()
+    pl.DataFrame({"reference_id": ["r1"]}).write_parquet(parquet)
+    if problem == "parquet_named_jsonl":
+        bad.write_bytes(parquet.getvalue())
+    elif problem == "gzip_named_csv":
+        bad.write_bytes(gzip.compress(b"reference_id\nr1\n"))
+    elif problem == "parquet_in_gzip":
+        bad.write_bytes(gzip.compress(parquet.getvalue()))
+    elif problem == "truncated_gzip":
         bad.write_bytes(gzip.compress(b'{"a": 1}\n' * 1000)[:40])
     elif problem == "not_parquet":
         bad.write_bytes(b"this is not parquet at all")
