@@ -340,10 +340,10 @@ def resolve_duplicates(con, log: Log, staged: str, had_rows: bool) -> pl.DataFra
     file_index, source_row, __order and __key_hash) and the records the log's table already holds.
 
     Only contested keys are looked at (met twice in this run, or already accepted by an earlier
-    run). A key already accepted keeps its record: new records with equal contract values are
-    duplicates, different ones conflict. Otherwise, when the run's records of a key agree, the
-    first (file and row order) is accepted and the rest are duplicates; when they disagree, all
-    of them conflict. Values are compared field by field, null-safe (IS NOT DISTINCT FROM: an
+    run). When the run's records of a key disagree, all of them conflict, whatever an earlier
+    run accepted. Otherwise, a key already accepted keeps its record (the run's records, equal
+    to each other, are duplicates of it when equal to it too, else they conflict); a new key's
+    first record (file and row order) is accepted and the rest are duplicates. Values are compared field by field, null-safe (IS NOT DISTINCT FROM: an
     optional key field may be null). Returns the records not accepted: __order, file_index,
     source_row, status (and connector_visibility for deliveries), in file and row order."""
     table, key, fields = log.name, [_ident(k) for k in log.natural_key], [_ident(f) for f in log.field_names]
@@ -374,9 +374,9 @@ def resolve_duplicates(con, log: Log, staged: str, had_rows: bool) -> pl.DataFra
              v AS (SELECT {keys}, count(DISTINCT ({', '.join(fields)})) AS variants FROM n GROUP BY ALL),
              decided AS (
                 SELECT n.__order, n.file_index, n.source_row{visibility},
-                       CASE WHEN o.__rid IS NOT NULL THEN CASE WHEN {same('n', 'o', fields)} THEN '{DUPLICATE}'
+                       CASE WHEN v.variants > 1 THEN '{CONFLICTING}'
+                            WHEN o.__rid IS NOT NULL THEN CASE WHEN {same('n', 'o', fields)} THEN '{DUPLICATE}'
                                                           ELSE '{CONFLICTING}' END
-                            WHEN v.variants > 1 THEN '{CONFLICTING}'
                             WHEN row_number() OVER (PARTITION BY {', '.join('n.' + k for k in key)}
                                                     ORDER BY n.__order) = 1 THEN '{ACCEPTED}'
                             ELSE '{DUPLICATE}' END AS status

@@ -178,13 +178,30 @@ def test_conflict_with_an_earlier_run_quarantines_only_the_new_record(tmp_path, 
     logs = minimal_logs(logs_dir)
     ingest(tmp_path, [logs["exports"]], [logs["deliveries"]], [logs["archives"]])
     later = write_jsonl(logs_dir / "later.jsonl", [delivery_record(http_status=500), delivery_record(attempt_id="new")])
+    ingest(tmp_path, [logs["exports"]], [later], [logs["archives"]])
     same_again = write_jsonl(logs_dir / "again.jsonl", [delivery_record(), delivery_record(attempt_id="new2")])
-    ingest(tmp_path, [logs["exports"]], [later, same_again], [logs["archives"]])
+    ingest(tmp_path, [logs["exports"]], [same_again], [logs["archives"]])
     db = tmp_path / "w.duckdb"
     assert query(db, "select attempt_id, http_status from deliveries order by 1") == [
         ("att-1", 503), ("new", 503), ("new2", 503)]
     assert query(db, "select source_file, reason_codes from quarantine") == [("later.jsonl", ["conflicting_duplicate"])]
     assert query(db, "select rows_duplicate from ingested_files where file_name = 'again.jsonl'") == [(1,)]
+
+
+def test_a_runs_disagreeing_records_all_conflict_even_one_equal_to_an_earlier_runs(tmp_path, logs_dir):
+    """"When the valid records of one key disagree, every one of them is quarantined, none counted as a
+    duplicate": the copy equal to the accepted record conflicts with the run's other copy."""
+    logs = minimal_logs(logs_dir)
+    ingest(tmp_path, [logs["exports"]], [logs["deliveries"]], [logs["archives"]])
+    equal = write_jsonl(logs_dir / "equal.jsonl", [delivery_record(), delivery_record(attempt_id="other")])
+    different = write_jsonl(logs_dir / "different.jsonl", [delivery_record(http_status=500)])
+    ingest(tmp_path, [logs["exports"]], [equal, different], [logs["archives"]])
+    db = tmp_path / "w.duckdb"
+    assert query(db, "select attempt_id, http_status from deliveries order by 1") == [("att-1", 503), ("other", 503)]  # the earlier one stays
+    assert sorted(query(db, "select source_file, reason_codes from quarantine")) == [
+        ("different.jsonl", ["conflicting_duplicate"]), ("equal.jsonl", ["conflicting_duplicate"])]
+    assert query(db, "select sum(rows_duplicate) from ingested_files where file_name like '%equal%' "
+                     "or file_name like '%different%'") == [(0,)]
 
 
 def test_reingesting_the_same_file_adds_nothing(tmp_path, logs_dir, capsys):
