@@ -479,7 +479,7 @@ def _csv_records(frame: pl.DataFrame, log: Log, first_row: int, is_utf8: bool) -
             continue
         value = pl.col(field.name)
         if field.kind == INT:
-            type_ok = value.str.contains(r"^\d+$")
+            type_ok = value.str.contains(r"^[0-9]+$")  # ASCII digits (\d would take any script's)
         elif field.kind == BOOL:
             type_ok = value.is_in(["true", "false"])
         else:

@@ -111,7 +111,8 @@ def test_every_reason_is_listed_not_just_the_first(tmp_path, logs_dir):
 def test_csv_types_are_strict(tmp_path, logs_dir):
     logs = minimal_logs(logs_dir)
     rows = [delivery_record(attempt_id="a1", http_status="404"), delivery_record(attempt_id="a2", http_status="4o4"),
-            delivery_record(attempt_id="a3", http_status="404.0"), delivery_record(attempt_id="a4", http_status="")]
+            delivery_record(attempt_id="a3", http_status="404.0"), delivery_record(attempt_id="a4", http_status=""),
+            delivery_record(attempt_id="a5", http_status="\u0665\u0660\u0660")]  # 500 in Arabic-Indic digits
     csv_path = write_csv(logs_dir / "deliveries.csv", rows)
     archives = write_csv(logs_dir / "archives.csv", [archive_record(reference_id="r1", legal_hold="yes"),
                                                     archive_record(reference_id="r2", legal_hold="true"),
@@ -121,7 +122,8 @@ def test_csv_types_are_strict(tmp_path, logs_dir):
     assert query(db, "select attempt_id, http_status from deliveries order by 1") == [("a1", 404), ("a4", None)]
     assert query(db, "select reference_id, legal_hold from archives order by 1") == [("r2", True), ("r3", None)]
     assert sorted(query(db, "select log, source_row, reason_codes from quarantine")) == [
-        ("archives", 1, ["wrong_type"]), ("deliveries", 2, ["wrong_type"]), ("deliveries", 3, ["wrong_type"])]
+        ("archives", 1, ["wrong_type"]), ("deliveries", 2, ["wrong_type"]), ("deliveries", 3, ["wrong_type"]),
+        ("deliveries", 5, ["wrong_type"])]
 
 
 def test_codes_are_trimmed_and_lowercased_other_strings_kept(tmp_path, logs_dir):

@@ -378,7 +378,7 @@ def _parquet_schema_names(file_schema: str) -> list[str]:
 
 
 def _report_time(manifest_path: Path, value: object) -> datetime:
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or not re.fullmatch(r"\d+", str(value).strip()):
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not re.fullmatch(r"[0-9]+", str(value).strip()):
         raise UnreadableInput(manifest_path, "creationTimestamp is missing or not epoch milliseconds")
     millis = int(str(value).strip())
     try:
