@@ -333,7 +333,18 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for name, (description, query) in LATEST_VIEWS.items():
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
         con.execute(f"COMMENT ON VIEW {name} IS {_quote(description)}")
+        _comment_view_columns(con, name, query)
     con.execute("COMMIT")
+
+
+def _comment_view_columns(con, view: str, query: str) -> None:
+    """A latest_* view's columns carry the comments of its table's columns (`select * from <table>`)."""
+    table = query.split(" from ", 1)[1].split()[0]
+    comments = con.execute("select column_name, comment from duckdb_columns() where table_name = ? "
+                           "and schema_name = 'main'", [table]).fetchall()
+    for column, comment in comments:
+        if comment:
+            con.execute(f"COMMENT ON COLUMN {view}.{_ident(column)} IS {_quote(comment)}")
 
 
 # Frames of at least this many rows go to DuckDB through a Parquet file (see append).
