@@ -264,8 +264,7 @@ def _sorted_alerts(alert_rows: list[pl.DataFrame], release_refs: pl.DataFrame) -
         found = found.drop(name)
     del found, order
     check_code = columns.pop("check")
-    alerts = pl.DataFrame({"check": _by_check({check: check for check in _CHECKS_IN_ORDER}).gather(check_code),
-                           **columns})
+    alerts = pl.DataFrame({"check": pl.Series(_CHECKS_IN_ORDER, dtype=pl.Utf8).gather(check_code), **columns})
     del columns
     # The export's release record; orphans have no export record (no release_record_ref).
     release_record_ref = alerts.select("export_id").join(release_refs, on="export_id", how="left",
