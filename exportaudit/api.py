@@ -182,8 +182,8 @@ def create_app(db_path: str | Path, policy: Policy | None = None, token: str | N
     def archive_reference_health(
         as_of: Annotated[str | None, Query(description="ISO-8601 instant with offset; default now (UTC).")] = None,
         accept_governance_mode: Annotated[bool | None, Query(description="Accept governance-mode locks.")] = None,
-        max_check_age_days: Annotated[int | float | None, Query(ge=0, description="Maximum custody check age, days "
-                                                                        "(\"7\" is the int 7, as in a policy file).")] = None,
+        max_check_age_days: Annotated[int | float | None, Query(
+            ge=0, description="Maximum custody check age, days (\"7\" is the int 7, as in a policy file).")] = None,
     ) -> Response:
         instant = _as_of(as_of)
         overrides = {k: v for k, v in {"accept_governance_mode": accept_governance_mode,

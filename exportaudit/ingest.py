@@ -343,8 +343,8 @@ def resolve_duplicates(con, log: Log, staged: str, had_rows: bool) -> pl.DataFra
     run). When the run's records of a key disagree, all of them conflict, whatever an earlier
     run accepted. Otherwise, a key already accepted keeps its record (the run's records, equal
     to each other, are duplicates of it when equal to it too, else they conflict); a new key's
-    first record (file and row order) is accepted and the rest are duplicates. Values are compared field by field, null-safe (IS NOT DISTINCT FROM: an
-    optional key field may be null). Returns the records not accepted: __order, file_index,
+    first record (file and row order) is accepted and the rest are duplicates. Values are
+    compared field by field, null-safe (IS NOT DISTINCT FROM: an optional key field may be null). Returns the records not accepted: __order, file_index,
     source_row, status (and connector_visibility for deliveries), in file and row order."""
     table, key, fields = log.name, [_ident(k) for k in log.natural_key], [_ident(f) for f in log.field_names]
     keys = ", ".join(key)
