@@ -373,3 +373,20 @@ def test_an_empty_parquet_data_file_is_a_report_without_rows(tmp_path):
                                file_schema="message s3.inventory { required binary bucket; required binary key; "
                                            "optional boolean is_latest; }")
     assert one_report_rows(manifest).height == 0
+
+
+@pytest.mark.parametrize("bad, format_", [
+    (csv_gz([all_versions_row("k")])[:-8], "CSV"),  # a truncated gzip stream, listed with its own MD5
+    (csv_gz([all_versions_row("k")]) + b"garbage", "CSV"),  # trailing bytes that are no gzip member
+    (b"PAR1notreallyparquetPAR1", "Parquet"),  # the second file: every footer is read, not the first only
+])
+def test_a_listed_file_that_would_fail_to_decode_is_refused_at_the_check(tmp_path, bad, format_):
+    """Its MD5 and size match, but its rows could not be read: the run must stop before anything is
+    written, so the check decompresses every gzip file and reads every Parquet footer."""
+    good = csv_gz([all_versions_row("j")]) if format_ == "CSV" else parquet_bytes(pl.DataFrame({"Key": ["j"]}))
+    manifest = write_inventory(tmp_path, [good, bad], file_format=format_,
+                               suffix=".csv.gz" if format_ == "CSV" else ".parquet")
+    with pytest.raises(UnreadableInput) as error:
+        check_reports([manifest])
+    assert error.value.path == str(manifest)
+    assert "not valid gzip" in error.value.cause or "not readable Parquet" in error.value.cause

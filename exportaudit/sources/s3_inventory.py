@@ -207,7 +207,22 @@ def checked_listed_file(manifest_path: Path, key: str, md5: str, size: int | Non
     if actual_md5 != md5.strip().lower():
         raise UnreadableInput(manifest_path, f"MD5 of listed data file {key!r} ({actual_md5}) differs from "
                                              f"the manifest's ({md5.strip()}): a partial or altered report")
+    _check_gzip(manifest_path, key, path)
     return ListedFile(key=key, path=path, size=actual_size, md5=actual_md5, sha256=sha256)
+
+
+def _check_gzip(manifest_path: Path, key: str, path: Path) -> None:
+    """A gzip-compressed listed file decompresses to its end (streamed, nothing kept), so a file
+    that would fail when its rows are read stops the run before anything is written."""
+    with path.open("rb") as handle:
+        if handle.read(2) != b"\x1f\x8b":
+            return
+    try:
+        with gzip.open(path, "rb") as stream:
+            while stream.read(4 * 1024 * 1024):
+                pass
+    except (OSError, EOFError, zlib.error) as error:
+        raise UnreadableInput(manifest_path, f"listed data file {key!r} is not valid gzip ({error})") from None
 
 
 def read_listed_file(manifest_path: Path, listed: ListedFile) -> bytes:
@@ -434,18 +449,24 @@ def check_report(manifest_path: Path) -> InventoryReport:
     if file_format == "CSV":
         names = [name.strip() for name in file_schema.split(",")]
     else:
-        names = _parquet_schema_names(file_schema)
-        if not names and files:
-            try:
-                names = list(pl.read_parquet_schema(files[0].path))
-            except Exception as error:  # noqa: BLE001 - the reader's message names the problem
-                raise UnreadableInput(manifest_path, f"listed data file {files[0].key!r} is not readable "
-                                                     f"Parquet ({str(error).splitlines()[0][:200]})") from None
+        # Every data file's footer reads (before anything is written); the first one's names the
+        # columns when the fileSchema does not.
+        schemas = [_parquet_schema(manifest_path, listed) for listed in files]
+        names = _parquet_schema_names(file_schema) or (list(schemas[0]) if schemas else [])
     return InventoryReport(
         manifest_path=manifest_path, report_id=hashlib.sha256(data).hexdigest(), source_bucket=source_bucket,
         report_time=report_time, file_format=file_format, schema_names=tuple(names),
         columns=tuple(snake_case(n) for n in names), files=tuple(files),
     )
+
+
+def _parquet_schema(manifest_path: Path, listed: ListedFile) -> pl.Schema:
+    try:
+        return pl.read_parquet_schema(listed.path)
+    except Exception as error:  # noqa: BLE001 - the reader's message names the problem
+        message = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise UnreadableInput(manifest_path, f"listed data file {listed.key!r} is not readable Parquet "
+                                             f"({message})") from None
 
 
 def check_reports(specs: Sequence[str | Path]) -> list[InventoryReport]:
