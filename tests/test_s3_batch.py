@@ -117,11 +117,11 @@ def test_succeeded_row_with_404_is_not_a_missing_object(tmp_path):
 
 
 def test_rows_with_fewer_than_seven_fields_are_quarantined(tmp_path):
-    manifest = write_batch(tmp_path, {"failed": ["b,k,,failed,200", "", "b,k2,,failed,500,InternalError,x"]})
+    manifest = write_batch(tmp_path, {"failed": ["b,k,,failed,200", "", " \t ", "b,k2,,failed,500,InternalError,x"]})
     rows = rows_of(manifest)
     assert rows["reason_codes"].to_list() == [["wrong_column_count"], []]
     assert rows["raw_text"].to_list() == ["b,k,,failed,200", None]
-    assert rows["source_row"].to_list() == [1, 3]  # the blank line is skipped
+    assert rows["source_row"].to_list() == [1, 4]  # blank lines (empty, or spaces and tabs only) are skipped
 
 
 def test_integrity_altered_result_byte_and_missing_file(tmp_path):

@@ -343,13 +343,14 @@ def csv_field_lists(lines: pl.Series) -> pl.Series:
 
 
 def csv_lines(text: str) -> pl.DataFrame:
-    """Non-empty lines of a text (``source_row`` = 1-based physical line, ``line``)."""
+    """Non-blank lines of a text (``source_row`` = 1-based physical line, ``line``): a line of only
+    spaces and tabs is blank too, skipped like an empty one."""
     frame = pl.DataFrame({"line": [text]}, schema={"line": pl.Utf8})
     return (
         frame.select(pl.col("line").str.split("\n")).explode("line")
         .with_row_index("source_row", offset=1)
         .with_columns(pl.col("source_row").cast(pl.Int64), pl.col("line").str.strip_suffix("\r"))
-        .filter(pl.col("line") != "")
+        .filter(pl.col("line").str.strip_chars(" \t\r") != "")
     )
 
 
