@@ -133,9 +133,24 @@ def _before_first(character: str) -> pl.Expr:
     return pl.col("text").str.splitn(character, 2).struct.field("field_0")
 
 
+def _one_uri(text: pl.Series, pattern: str) -> pl.Series:
+    """Where the text matches pattern and holds one "://" (false for nulls)."""
+    return (text.str.contains(pattern) & (text.str.count_matches("://", literal=True) == 1)).fill_null(False)
+
+
 def _query_and_fragment(text: pl.Series) -> pl.Series:
     """The query rule then the fragment rule, on a column (slicing for whole URIs, regex for the rest)."""
-    whole = (text.str.contains(_WHOLE_URI) & (text.str.count_matches("://", literal=True) == 1)).fill_null(False)
+    whole = _one_uri(text, _WHOLE_URI)
+    fast = _cut_at_query_and_fragment(text, whole)
+    rest = ~whole
+    for trigger, (pattern, replacement) in (("?", _QUERY_RULE), ("#", _FRAGMENT_RULE)):
+        rows = (rest & fast.str.contains(trigger, literal=True).fill_null(False)).arg_true()
+        fast = _apply_where(fast, rows, pattern, replacement)
+    return fast
+
+
+def _cut_at_query_and_fragment(text: pl.Series, whole: pl.Series) -> pl.Series:
+    """Where `whole`: the text cut at its first "?" (then "?REDACTED") or, before any "?", its first "#"."""
     frame = pl.DataFrame({"text": text, "whole": whole}).with_columns(
         q=pl.col("text").str.find("?", literal=True), h=pl.col("text").str.find("#", literal=True))
     query_first = pl.col("q").is_not_null() & (pl.col("h").is_null() | (pl.col("q") < pl.col("h")))
@@ -145,12 +160,7 @@ def _query_and_fragment(text: pl.Series) -> pl.Series:
         .when(pl.col("h").is_not_null()).then(_before_first("#"))
         .otherwise(pl.col("text"))
     )
-    fast = frame.select(pl.when(pl.col("whole")).then(sliced).otherwise(pl.col("text"))).to_series().alias(text.name)
-    rest = ~whole
-    for trigger, (pattern, replacement) in (("?", _QUERY_RULE), ("#", _FRAGMENT_RULE)):
-        rows = (rest & fast.str.contains(trigger, literal=True).fill_null(False)).arg_true()
-        fast = _apply_where(fast, rows, pattern, replacement)
-    return fast
+    return frame.select(pl.when(pl.col("whole")).then(sliced).otherwise(pl.col("text"))).to_series().alias(text.name)
 
 
 def _rules_applied(text: pl.Series) -> pl.Series:
@@ -200,6 +210,17 @@ def redacted_column(text: pl.Series, private_connector: pl.Series | None = None)
     if private_rows is not None:
         subset = _apply_where(subset, private_rows.gather(rows).arg_true(), *_ANY_HOST_RULE)
     return text.scatter(rows, subset)
+
+
+# A value that starts as a URI: in a field that holds one URI, all of the rest is that URI.
+_URI_VALUE = r"^[A-Za-z][A-Za-z0-9+.\-]*://"
+
+
+def redacted_uri_column(text: pl.Series, private_connector: pl.Series | None = None) -> pl.Series:
+    """`redacted_column` for a field that holds one URI (a delivery's endpoint, an archive_uri):
+    a value that starts as a URI is cut at its first "?" or "#" even when it holds a space (an S3
+    key is taken as written, spaces included), where in free text a space ends a URI."""
+    return redacted_column(_cut_at_query_and_fragment(text, _one_uri(text, _URI_VALUE)), private_connector)
 
 
 def redact_str(value: str | None, private_connector: bool = False) -> str | None:

@@ -573,3 +573,13 @@ def test_parquet_binary_cells_that_are_not_utf8_quarantine_their_row(tmp_path, l
         ("a0", '{"note":"fine"}'), ("a2", '{"note":null}')]
     [(codes, raw_text)] = query(db, "select reason_codes, raw_text from quarantine")
     assert codes == ["invalid_utf8"] and '"attempt_id":"a1"' in raw_text and '"note":"\ufffd\ufffd"' in raw_text
+
+
+def test_a_uri_field_with_a_space_loses_its_query(tmp_path, logs_dir):
+    logs = minimal_logs(logs_dir)
+    write_jsonl(logs["archives"], [archive_record(archive_uri="s3://vault/a b.tar?versionId=v1&AWSAccessKeyId=XYZSECRET")])
+    write_jsonl(logs["deliveries"], [delivery_record(endpoint="https://api.example.com/in box?token=XYZSECRET")])
+    ingest(tmp_path, [logs["exports"]], [logs["deliveries"]], [logs["archives"]])
+    db = tmp_path / "w.duckdb"
+    assert query(db, "select archive_uri, s3_version_id from archives") == [("s3://vault/a b.tar?REDACTED", "v1")]
+    assert query(db, "select endpoint from deliveries") == [("https://api.example.com/in box?REDACTED",)]

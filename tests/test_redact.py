@@ -126,3 +126,13 @@ def test_prefiltered_column_redaction_equals_the_full_rules(texts, private):
     assert redacted_column(series, flags).to_list() == expected.to_list()
     plain = pl.DataFrame({"t": series}).select(redact_text(pl.col("t"))).to_series()
     assert redacted_column(series).to_list() == plain.to_list()
+
+
+def test_a_field_holding_one_uri_loses_its_query_even_after_a_space():
+    """An S3 key is taken as written, spaces included: in a URI field all of the value is the URI."""
+    from exportaudit.redact import redacted_uri_column
+    values = pl.Series("archive_uri", ["s3://b/a b.tar?versionId=v1&AWSAccessKeyId=XYZ", "s3://b/c d.tar#frag",
+                                       "s3://b/plain.tar", "not a uri ?x=1", None])
+    assert redacted_uri_column(values).to_list() == [
+        "s3://b/a b.tar?REDACTED", "s3://b/c d.tar", "s3://b/plain.tar", "not a uri ?x=1", None]
+    assert redacted_column(values)[0] == "s3://b/a b.tar?versionId=v1&AWSAccessKeyId=XYZ"  # in free text a space ends it
