@@ -14,6 +14,8 @@ is printed or stored (file names, error messages).
 
 from __future__ import annotations
 
+import functools
+
 import polars as pl
 
 REDACTED = "[REDACTED]"
@@ -163,8 +165,11 @@ def _cut_at_query_and_fragment(text: pl.Series, whole: pl.Series) -> pl.Series:
     return frame.select(pl.when(pl.col("whole")).then(sliced).otherwise(pl.col("text"))).to_series().alias(text.name)
 
 
-def _rules_applied(text: pl.Series) -> pl.Series:
-    """Every rule of `redact_text` (the private-connector rule aside), each on the rows its trigger selects."""
+def _rules_applied(text: pl.Series, one_uri: bool = False) -> pl.Series:
+    """Every rule of `redact_text` (the private-connector rule aside), each on the rows its trigger
+    selects; one_uri: first, the cut of redacted_uri_column."""
+    if one_uri:
+        text = _spaced_uris_cut(text)
     for trigger, (pattern, replacement) in _TRIGGERED_RULES:
         if (pattern, replacement) == _QUERY_RULE:
             text = _query_and_fragment(text)
@@ -194,7 +199,7 @@ def _holding_uri(text: pl.Series, rows: pl.Series) -> pl.Series:
     return pl.zeros(len(text), pl.Boolean, eager=True).scatter(chosen, holding)
 
 
-def redacted_column(text: pl.Series, private_connector: pl.Series | None = None) -> pl.Series:
+def redacted_column(text: pl.Series, private_connector: pl.Series | None = None, one_uri: bool = False) -> pl.Series:
     """`redact_text` over a whole column: one cheap scan finds the rows any rule could change,
     then each rule runs only on the rows its trigger selects."""
     private_rows = None
@@ -206,7 +211,7 @@ def redacted_column(text: pl.Series, private_connector: pl.Series | None = None)
     rows = dirty.arg_true()
     if len(rows) == 0:
         return text
-    subset = _by_distinct_value(text.gather(rows), _rules_applied)
+    subset = _by_distinct_value(text.gather(rows), functools.partial(_rules_applied, one_uri=one_uri))
     if private_rows is not None:
         subset = _apply_where(subset, private_rows.gather(rows).arg_true(), *_ANY_HOST_RULE)
     return text.scatter(rows, subset)
@@ -220,7 +225,20 @@ def redacted_uri_column(text: pl.Series, private_connector: pl.Series | None = N
     """`redacted_column` for a field that holds one URI (a delivery's endpoint, an archive_uri):
     a value that starts as a URI is cut at its first "?" or "#" even when it holds a space (an S3
     key is taken as written, spaces included), where in free text a space ends a URI."""
-    return redacted_column(_cut_at_query_and_fragment(text, _one_uri(text, _URI_VALUE)), private_connector)
+    return redacted_column(text, private_connector, one_uri=True)
+
+
+_WHITESPACE = [" ", "\t", "\n", "\r", "\x0b", "\x0c"]
+
+
+def _spaced_uris_cut(text: pl.Series) -> pl.Series:
+    """Values that start as a URI and hold whitespace, cut at their first "?" or "#" (the others
+    are cut so by the query and fragment rules already)."""
+    rows = text.str.contains_any(_WHITESPACE).fill_null(False).arg_true()
+    if len(rows) == 0:
+        return text
+    spaced = text.gather(rows)
+    return text.scatter(rows, _cut_at_query_and_fragment(spaced, _one_uri(spaced, _URI_VALUE)))
 
 
 def redact_str(value: str | None, private_connector: bool = False) -> str | None:
