@@ -79,6 +79,14 @@ def test_succeeded_rows_and_digests(tmp_path):
     assert rows["report_time"][0] == datetime(2024, 5, 1, 10, 0, 0, 725000, tzinfo=timezone.utc)
 
 
+def test_a_json_message_without_csv_quotes_is_read_as_written(tmp_path):
+    unquoted = sha_message()[1:-1].replace('""', '"')
+    manifest = write_batch(tmp_path, {"succeeded": [f"b,k,,succeeded,200,,{unquoted}", f"b,j,,succeeded,200,,{sha_message()}"]})
+    rows = rows_of(manifest)
+    assert rows["observed_digest"].to_list() == [f"sha256:{SHA_HEX}"] * 2
+    assert rows["result_message"][0] == unquoted and rows["reason_codes"].list.len().sum() == 0
+
+
 def test_base64_that_is_not_a_sha256_gives_no_digest(tmp_path):
     manifest = write_batch(tmp_path, {"succeeded": [
         f"b,k,,succeeded,200,,{sha_message(checksum_hex=None, checksum_base64='bS9TOQ==')}",

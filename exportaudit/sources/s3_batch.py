@@ -190,6 +190,10 @@ def sha256_hex(checksum_hex: pl.Expr, checksum_base64: pl.Expr) -> pl.Expr:
     return pl.when(hex_given.is_not_null()).then(from_hex).otherwise(from_base64)
 
 
+# Six fields without quotes or commas, then a message that starts as a JSON object.
+_UNQUOTED_JSON_MESSAGE = r'^(?:[^,"]*,){6}(\{.*)$'
+
+
 def result_rows(lines: pl.DataFrame) -> pl.DataFrame:
     """Result rows from CSV lines (``source_row``, ``line``), without lineage (pure, vectorised)."""
     fields = pl.col("fields")
@@ -198,7 +202,11 @@ def result_rows(lines: pl.DataFrame) -> pl.DataFrame:
     cell = lambda i: pl.when(~pl.col("wrong")).then(_empty_to_null(fields.list.get(i, null_on_oob=True)))  # noqa: E731
     frame = frame.with_columns(
         c1=cell(0), c2=cell(1), c3=cell(2), c4=cell(3), c5=cell(4), c6=cell(5),
-        result_message=pl.when(~pl.col("wrong")).then(fields.list.slice(6).list.join(",")),
+        result_message=pl.when(~pl.col("wrong")).then(
+            # A JSON message written without CSV quotes splits at its commas and its quotes are
+            # read as CSV quoting: its text is taken from the line as written instead.
+            pl.when(fields.list.len() > COLUMN_COUNT).then(pl.col("line").str.extract(_UNQUOTED_JSON_MESSAGE, 1))
+            .otherwise(None).fill_null(fields.list.slice(6).list.join(","))),
     )
     three_digits = r"^[0-9]{3}$"
     fifth_is_status = pl.col("c5").str.contains(three_digits).fill_null(False)
