@@ -206,7 +206,7 @@ def result_rows(lines: pl.DataFrame) -> pl.DataFrame:
             # A JSON message written without CSV quotes splits at its commas and its quotes are
             # read as CSV quoting: its text is taken from the line as written instead.
             pl.when(fields.list.len() > COLUMN_COUNT).then(pl.col("line").str.extract(_UNQUOTED_JSON_MESSAGE, 1))
-            .otherwise(None).fill_null(fields.list.slice(6).list.join(","))),
+            .fill_null(fields.list.slice(6).list.join(","))),
     )
     three_digits = r"^[0-9]{3}$"
     fifth_is_status = pl.col("c5").str.contains(three_digits).fill_null(False)
