@@ -67,7 +67,7 @@ from exportaudit.contract import CODE, LOGS, STRING, Log
 from exportaudit.faults import checkpoint
 from exportaudit.pipeline import in_order, prefetched
 from exportaudit.readers import UnreadableInput, decode_file, load_file, raw_text_of, resolve_paths
-from exportaudit.redact import redact_str, redacted_column, redacted_uri_column
+from exportaudit.redact import redact_str, redacted_column
 from exportaudit.sources.s3_uri import archive_s3_identity
 from schemas._columns import LINEAGE_COLUMNS
 from transforms.record_validation import checked_records
@@ -164,12 +164,11 @@ def redacted(records: pl.DataFrame, log: Log) -> pl.DataFrame:
     or stored. On deliveries, a private connector's hosts are hidden everywhere in its record."""
     private = private_connector(records, log)
     text_columns = [f.name for f in log.fields if f.kind in (STRING, CODE)] + ["extra_fields"]
-    return records.with_columns(
-        (redacted_uri_column if name in URI_FIELDS else redacted_column)(records[name], private).alias(name)
-        for name in text_columns)
+    return records.with_columns(redacted_column(records[name], private, one_uri=name in URI_FIELDS).alias(name)
+                                for name in text_columns)
 
 
-URI_FIELDS = ("endpoint", "archive_uri")  # fields that hold one URI each (redact.redacted_uri_column)
+URI_FIELDS = ("endpoint", "archive_uri")  # fields that hold one URI each (redacted_column's one_uri)
 
 
 SLICE_ROWS = 500_000  # redaction and checks run a slice of a batch at a time: their text copies stay small
@@ -349,8 +348,9 @@ def resolve_duplicates(con, log: Log, staged: str, had_rows: bool) -> pl.DataFra
     run accepted. Otherwise, a key already accepted keeps its record (the run's records, equal
     to each other, are duplicates of it when equal to it too, else they conflict); a new key's
     first record (file and row order) is accepted and the rest are duplicates. Values are
-    compared field by field, null-safe (IS NOT DISTINCT FROM: an optional key field may be null). Returns the records not accepted: __order, file_index,
-    source_row, status (and connector_visibility for deliveries), in file and row order."""
+    compared field by field, null-safe (IS NOT DISTINCT FROM: an optional key field may be null).
+    Returns the records not accepted: __order, file_index, source_row, status (and
+    connector_visibility for deliveries), in file and row order."""
     table, key, fields = log.name, [_ident(k) for k in log.natural_key], [_ident(f) for f in log.field_names]
     keys = ", ".join(key)
     visibility = ", n.connector_visibility" if log.name == "deliveries" else ""

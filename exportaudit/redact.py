@@ -165,9 +165,24 @@ def _cut_at_query_and_fragment(text: pl.Series, whole: pl.Series) -> pl.Series:
     return frame.select(pl.when(pl.col("whole")).then(sliced).otherwise(pl.col("text"))).to_series().alias(text.name)
 
 
+# A value that starts as a URI: in a field that holds one URI, all of the rest is that URI.
+_URI_VALUE = r"^[A-Za-z][A-Za-z0-9+.\-]*://"
+_WHITESPACE = [" ", "\t", "\n", "\r", "\x0b", "\x0c"]
+
+
+def _spaced_uris_cut(text: pl.Series) -> pl.Series:
+    """Values that start as a URI and hold whitespace, cut at their first "?" or "#" (the others
+    are cut so by the query and fragment rules already)."""
+    rows = text.str.contains_any(_WHITESPACE).fill_null(False).arg_true()
+    if len(rows) == 0:
+        return text
+    spaced = text.gather(rows)
+    return text.scatter(rows, _cut_at_query_and_fragment(spaced, _one_uri(spaced, _URI_VALUE)))
+
+
 def _rules_applied(text: pl.Series, one_uri: bool = False) -> pl.Series:
     """Every rule of `redact_text` (the private-connector rule aside), each on the rows its trigger
-    selects; one_uri: first, the cut of redacted_uri_column."""
+    selects; one_uri: first, the URI-field cut (`redacted_column`)."""
     if one_uri:
         text = _spaced_uris_cut(text)
     for trigger, (pattern, replacement) in _TRIGGERED_RULES:
@@ -201,7 +216,10 @@ def _holding_uri(text: pl.Series, rows: pl.Series) -> pl.Series:
 
 def redacted_column(text: pl.Series, private_connector: pl.Series | None = None, one_uri: bool = False) -> pl.Series:
     """`redact_text` over a whole column: one cheap scan finds the rows any rule could change,
-    then each rule runs only on the rows its trigger selects."""
+    then each rule runs only on the rows its trigger selects. one_uri: the column is a field that
+    holds one URI (a delivery's endpoint, an archive_uri): a value that starts as a URI is cut at
+    its first "?" or "#" even when it holds a space (an S3 key is taken as written, spaces
+    included), where in free text a space ends a URI."""
     private_rows = None
     if private_connector is not None:  # the any-host rule can only change text holding a URI
         private_rows = _holding_uri(text, private_connector.fill_null(False))
@@ -215,30 +233,6 @@ def redacted_column(text: pl.Series, private_connector: pl.Series | None = None,
     if private_rows is not None:
         subset = _apply_where(subset, private_rows.gather(rows).arg_true(), *_ANY_HOST_RULE)
     return text.scatter(rows, subset)
-
-
-# A value that starts as a URI: in a field that holds one URI, all of the rest is that URI.
-_URI_VALUE = r"^[A-Za-z][A-Za-z0-9+.\-]*://"
-
-
-def redacted_uri_column(text: pl.Series, private_connector: pl.Series | None = None) -> pl.Series:
-    """`redacted_column` for a field that holds one URI (a delivery's endpoint, an archive_uri):
-    a value that starts as a URI is cut at its first "?" or "#" even when it holds a space (an S3
-    key is taken as written, spaces included), where in free text a space ends a URI."""
-    return redacted_column(text, private_connector, one_uri=True)
-
-
-_WHITESPACE = [" ", "\t", "\n", "\r", "\x0b", "\x0c"]
-
-
-def _spaced_uris_cut(text: pl.Series) -> pl.Series:
-    """Values that start as a URI and hold whitespace, cut at their first "?" or "#" (the others
-    are cut so by the query and fragment rules already)."""
-    rows = text.str.contains_any(_WHITESPACE).fill_null(False).arg_true()
-    if len(rows) == 0:
-        return text
-    spaced = text.gather(rows)
-    return text.scatter(rows, _cut_at_query_and_fragment(spaced, _one_uri(spaced, _URI_VALUE)))
 
 
 def redact_str(value: str | None, private_connector: bool = False) -> str | None:

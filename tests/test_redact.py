@@ -77,6 +77,11 @@ def test_redaction_is_idempotent():
 def test_private_connector_hides_every_host():
     assert redact_str("https://grc.example.com/hook?x=1", private_connector=True) == "https://[private]/hook?REDACTED"
     assert redact_str("https://grc.example.com/hook", private_connector=False) == "https://grc.example.com/hook"
+    # in the raw text of a JSON line, its slashes escaped
+    assert redact_str('"https:\\/\\/grc.example.com\\/hook"', private_connector=True) == '"https:\\/\\/[private]\\/hook"'
+    flags = pl.Series([True])
+    assert redacted_column(pl.Series(['"https:\\/\\/grc.example.com\\/hook"']), flags).to_list() == [
+        '"https:\\/\\/[private]\\/hook"']
 
 
 def test_redact_text_is_vectorised_and_keeps_nulls():
@@ -130,9 +135,8 @@ def test_prefiltered_column_redaction_equals_the_full_rules(texts, private):
 
 def test_a_field_holding_one_uri_loses_its_query_even_after_a_space():
     """An S3 key is taken as written, spaces included: in a URI field all of the value is the URI."""
-    from exportaudit.redact import redacted_uri_column
     values = pl.Series("archive_uri", ["s3://b/a b.tar?versionId=v1&AWSAccessKeyId=XYZ", "s3://b/c d.tar#frag",
                                        "s3://b/plain.tar", "not a uri ?x=1", None])
-    assert redacted_uri_column(values.clone()).to_list() == [
+    assert redacted_column(values.clone(), one_uri=True).to_list() == [
         "s3://b/a b.tar?REDACTED", "s3://b/c d.tar", "s3://b/plain.tar", "not a uri ?x=1", None]
     assert redacted_column(values)[0] == "s3://b/a b.tar?versionId=v1&AWSAccessKeyId=XYZ"  # in free text a space ends it
