@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from exportaudit.evidence import canonical_json, file_pieces
+from exportaudit.evidence import Evidence, canonical_json
 from transforms.timestamps import format_instant
 
 GENESIS = "0" * 64
@@ -79,11 +79,9 @@ def artifact_digests(files: Mapping[str, bytes], known: Mapping[str, str] | None
 
 
 def _sha256(data) -> str:
-    """sha256 of a file's content: bytes, or an evidence document's canonical JSON (hashed piecewise)."""
-    digest = hashlib.sha256()
-    for piece in file_pieces(data):
-        digest.update(piece)
-    return digest.hexdigest()
+    """sha256 of a file's content: bytes, or an evidence document's canonical JSON (known to the
+    document since it was encoded: a streamed one is not encoded again)."""
+    return data.sha256 if isinstance(data, Evidence) else hashlib.sha256(data).hexdigest()
 
 
 def entry_hash(entry: Mapping[str, Any]) -> str:
